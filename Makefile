@@ -1,0 +1,50 @@
+# dcai: one-line targets. `make demo` and `make test` create .venv on first use.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RUN ?= runs/demo
+JOB ?= ingest
+ARGS ?=
+RAY_PORT ?= 6379
+RAY_ADDRESS_HTTP ?= http://127.0.0.1:8265
+# One machine: bind every Ray service to 127.0.0.1. A real cluster leaves this unset.
+export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
+# Ray's token authentication stays on; clients read the head's token from ~/.ray/auth_token.
+export RAY_AUTH_MODE ?= token
+
+.PHONY: venv demo test test-all lint bench ray-up ray-down submit tf-check clean
+
+# torch/torchvision pinned here (this machine serves these two from local disk); pyproject keeps ranges.
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1 && $(BIN)/pip install -q -e '.[dev]' && touch $@
+
+venv: $(VENV)/.installed
+
+demo: venv
+	$(BIN)/python -m dcai.demo --workdir $(RUN)
+
+test: venv
+	$(BIN)/python -m pytest -q -m "not gpu"
+
+lint: venv
+	$(BIN)/ruff check dcai ray_jobs tests bench && $(BIN)/ruff format --check dcai ray_jobs tests bench && $(BIN)/mypy
+
+bench: venv
+	$(BIN)/python -m bench.ingest && $(BIN)/python -m bench.evaluate && $(BIN)/python -m bench.dedup
+
+ray-up: venv
+	$(BIN)/ray start --head --port=$(RAY_PORT) --dashboard-host=127.0.0.1 --dashboard-port=8265 --num-cpus=$$(nproc)
+
+ray-down: venv
+	$(BIN)/ray stop
+
+submit: venv
+	$(BIN)/ray job submit --address $(RAY_ADDRESS_HTTP) --working-dir . -- python ray_jobs/$(JOB).py $(ARGS)
+
+tf-check: venv
+	bash tests/tf/run.sh
+
+clean:
+	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,3 @@
+"""dcai: make an image-classification dataset better instead of the model."""
+
+__version__ = "0.1.0"

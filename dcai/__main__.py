@@ -1,0 +1,5 @@
+import sys
+
+from dcai.cli import main
+
+sys.exit(main())

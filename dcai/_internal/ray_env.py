@@ -1,0 +1,25 @@
+"""Start or join Ray once, the same way for the CLI, jobs and tests."""
+
+from __future__ import annotations
+
+import os
+
+
+def init_ray(num_cpus: int | None = None) -> None:
+    """Join ``RAY_ADDRESS`` when set (a job on a cluster), else start a local Ray on loopback.
+
+    A local runtime on one machine binds to 127.0.0.1 (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``) and
+    starts no dashboard; a real cluster sets ``RAY_ADDRESS`` and keeps its own network settings.
+    """
+    import ray
+
+    if ray.is_initialized():
+        return
+    if os.environ.get("RAY_ADDRESS"):
+        ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=True)
+        return
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False
+    ctx.print_on_execution_start = False

@@ -1,0 +1,192 @@
+"""Run directories: ``runs/<name>/NN-<stage>/{manifest.parquet, report.json, images/}``.
+
+A stage writes into a hidden temp folder and renames it into place when complete, so a killed job
+leaves the last complete stage readable. A stage whose input and config hash match its existing
+output is skipped; ``force=True`` reruns it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from dcai import manifest
+
+_STAGE_DIR = re.compile(r"^(\d\d)-([a-z0-9_]+)$")
+MANIFEST, REPORT, IMAGES = "manifest.parquet", "report.json", "images"
+
+
+@dataclass
+class StageOutput:
+    """What a stage function returns: the new manifest and the metrics for ``report.json``."""
+
+    table: pa.Table
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StageContext:
+    """Handed to a stage function: where to write new images, and the run it belongs to."""
+
+    run: Run
+    name: str
+    workdir: Path  # the temp folder that becomes NN-<stage>/ when the stage completes
+
+    @property
+    def images_dir(self) -> Path:
+        d = self.workdir / IMAGES
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def final_path(self, p: Path) -> str:
+        """The path a file written under ``workdir`` will have once the stage is renamed into place."""
+        return str(self.run.root / self.dirname / Path(p).relative_to(self.workdir))
+
+    @property
+    def dirname(self) -> str:
+        return self.workdir.name.split(".", 2)[1] if self.workdir.name.startswith(".") else self.workdir.name
+
+
+def fingerprint(obj: Any) -> str:
+    return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def file_hash(path: Path) -> str:
+    h = hashlib.sha1()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+class Run:
+    """A run directory. Stages are numbered in the order they first ran."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).resolve()
+
+    def stages(self) -> list[tuple[int, str, Path]]:
+        """Complete stages, in order: ``(number, name, path)``."""
+        if not self.root.exists():
+            return []
+        out = []
+        for p in self.root.iterdir():
+            m = _STAGE_DIR.match(p.name)
+            if m and p.is_dir() and (p / MANIFEST).exists() and (p / REPORT).exists():
+                out.append((int(m.group(1)), m.group(2), p))
+        return sorted(out)
+
+    def stage_dir(self, name: str) -> Path | None:
+        for _, n, p in self.stages():
+            if n == name:
+                return p
+        return None
+
+    def latest(self) -> Path:
+        """The newest complete stage's folder; a clear error if the run has none."""
+        stages = self.stages()
+        if not stages:
+            raise FileNotFoundError(f"{self.root}: no complete stage here; start with `dcai ingest SOURCE --run {self.root}`")
+        return stages[-1][2]
+
+    def manifest(self, stage: str | None = None) -> pa.Table:
+        p = self.stage_dir(stage) if stage else self.latest()
+        if p is None:
+            raise FileNotFoundError(f"{self.root}: stage {stage!r} has not run")
+        return manifest.read(p / MANIFEST)
+
+    def report(self, stage: str) -> dict:
+        p = self.stage_dir(stage)
+        return json.loads((p / REPORT).read_text()) if p else {}
+
+    def reports(self) -> list[dict]:
+        return [json.loads((p / REPORT).read_text()) for _, _, p in self.stages()]
+
+    def _number_for(self, name: str) -> int:
+        existing = self.stage_dir(name)
+        if existing is not None:
+            return int(existing.name[:2])
+        stages = self.stages()
+        return stages[-1][0] + 1 if stages else 1
+
+    def input_for(self, name: str) -> Path | None:
+        """The manifest a stage reads: the one of the stage numbered just before it."""
+        number = self._number_for(name)
+        before = [p for n, _, p in self.stages() if n < number]
+        return before[-1] / MANIFEST if before else None
+
+    def execute(
+        self,
+        name: str,
+        fn: Callable[[pa.Table | None, StageContext], StageOutput],
+        *,
+        config: Any = None,
+        extra_key: Any = None,
+        force: bool = False,
+        needs_input: bool = True,
+    ) -> tuple[Path, dict, bool]:
+        """Run stage ``name`` unless its output is up to date. Returns ``(dir, report, ran)``."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        in_path = self.input_for(name)
+        if needs_input and in_path is None:
+            raise FileNotFoundError(f"{self.root}: stage {name!r} needs an earlier stage; run `dcai ingest` first")
+        key = fingerprint(
+            {
+                "stage": name,
+                "input": file_hash(in_path) if in_path else None,
+                "config": config,
+                "extra": extra_key,
+            }
+        )
+        number = self._number_for(name)
+        final = self.root / f"{number:02d}-{name}"
+        if not force and (final / REPORT).exists() and (final / MANIFEST).exists():
+            report = json.loads((final / REPORT).read_text())
+            if report.get("key") == key:
+                return final, report, False
+        work = self.root / f".{number:02d}-{name}.{os.getpid()}.tmp"
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir(parents=True)
+        started = time.time()
+        try:
+            table_in = manifest.read(in_path) if in_path else None
+            out = fn(table_in, StageContext(run=self, name=name, workdir=work))
+            if table_in is not None and out.table.num_rows < table_in.num_rows:
+                raise manifest.ManifestError(
+                    f"stage {name!r} returned {out.table.num_rows} rows for {table_in.num_rows}: stages never delete rows"
+                )
+            manifest.write(out.table, work / MANIFEST)
+            report = {
+                "stage": name,
+                "number": number,
+                "key": key,
+                "input": str(in_path) if in_path else None,
+                "config": config,
+                "started": started,
+                "seconds": round(time.time() - started, 3),
+                "rows": out.table.num_rows,
+                "counts": manifest.counts(out.table),
+                **out.metrics,
+            }
+            (work / REPORT).write_text(json.dumps(report, indent=2, default=str))
+            # Swap in atomically: the old output (if any) is moved aside first, then removed.
+            old = None
+            if final.exists():
+                old = final.with_name(f".{final.name}.old.{os.getpid()}")
+                os.replace(final, old)
+            os.replace(work, final)
+            if old is not None:
+                shutil.rmtree(old, ignore_errors=True)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        return final, report, True
