@@ -1,0 +1,1 @@
+"""export: the class-folder layout (``OUT/train/<label>/``, ``OUT/val/<label>/``) under a size cap."""
