@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from dcai.config import StageConfig, load
-
 from dcai.errors import InputError
 
 # Errors that mean "your input is wrong" (exit 2), not "dcai is broken".

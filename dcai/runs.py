@@ -154,8 +154,10 @@ class Run:
             report = json.loads((final / REPORT).read_text())
             if report.get("key") == key:
                 return final, report, False
+        # A killed earlier attempt leaves its temp folder behind; it was never complete, so drop it.
+        for stale in self.root.glob(f".{number:02d}-{name}.*.tmp"):
+            shutil.rmtree(stale, ignore_errors=True)
         work = self.root / f".{number:02d}-{name}.{os.getpid()}.tmp"
-        shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
         started = time.time()
         try:

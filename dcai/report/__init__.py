@@ -1,0 +1,1 @@
+"""report: one self-contained HTML page per run; stages contribute sections."""

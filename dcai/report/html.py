@@ -1,0 +1,153 @@
+"""Build ``RUN_DIR/report.html``: one self-contained page (inline CSS, SVG and base64 thumbnails).
+
+Core sections: stage timings, counts per split and class, quarantined and converted files. Every
+stage may contribute a section: ``SECTIONS[stage] = "module:function"``, a function
+``(run_dir: Path, stage_dir: Path, report: dict) -> str`` returning an HTML fragment.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import importlib
+import json
+from html import escape
+from pathlib import Path
+
+import pyarrow.compute as pc
+
+from dcai import imaging, manifest
+from dcai.report.charts import grouped_bars
+from dcai.runs import REPORT, Run
+
+# stage name -> "module:function" rendering that stage's section; imported only when the stage ran.
+SECTIONS: dict[str, str] = {
+    "dedup": "dcai.dedup.report_section:render_section",
+    "evaluate": "dcai.evaluate.report_section:render_section",
+    "investigate": "dcai.investigate.report_section:render_section",
+    "vote": "dcai.vote.report_section:render_section",
+    "clean": "dcai.clean.report_section:render_section",
+    "augment": "dcai.augment.report_section:render_section",
+    "tune": "dcai.tune.report_section:render_section",
+    "balance": "dcai.shape.report_section:render_balance",
+    "split": "dcai.shape.report_section:render_split",
+}
+
+CSS = """
+body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
+table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;font-size:13px}
+th{background:#f4f4f4}h2{border-bottom:1px solid #ddd;margin-top:2em}.thumbs{display:flex;flex-wrap:wrap;gap:8px}
+.thumb{border:1px solid #ddd;padding:4px;font-size:11px;width:150px;word-break:break-all}
+.thumb img{image-rendering:pixelated;max-width:140px;max-height:96px;display:block;margin:auto}.muted{color:#777}
+"""
+
+
+def thumbnail_img(uri: str, *, size: int = 96) -> str:
+    """An ``<img>`` with the image inlined as a PNG thumbnail, or a marker if it cannot be decoded."""
+    try:
+        png = imaging.thumbnail_png(imaging.load(uri), size)
+    except (imaging.BadImage, OSError):
+        return '<div class="muted">(no preview)</div>'
+    return f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}" alt="">'
+
+
+def html_table(headers: list[str], rows: list[list]) -> str:
+    head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c if isinstance(c, Markup) else escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+class Markup(str):
+    """A string already escaped (HTML), inserted as is by :func:`html_table`."""
+
+
+def _stages_section(run: Run) -> str:
+    rows = []
+    for number, name, path in run.stages():
+        rep = json.loads((path / REPORT).read_text())
+        started = dt.datetime.fromtimestamp(rep.get("started", 0)).strftime("%Y-%m-%d %H:%M:%S")
+        rows.append([f"{number:02d}", name, f"{rep.get('seconds', 0):.1f}", rep.get("rows", ""), started])
+    total = sum(float(r[2]) for r in rows)
+    return "<h2>Stages</h2>" + html_table(["#", "stage", "seconds", "rows", "started"], rows) + f"<p>total {total:.1f} s</p>"
+
+
+def _counts_section(table) -> str:
+    counts = manifest.counts(table)
+    labels = sorted({lab for d in counts.values() for lab in d})
+    splits = sorted(counts)
+    chart = grouped_bars(labels, {s: [counts[s].get(lab, 0) for lab in labels] for s in splits}, title="images per class and split")
+    rows = [[s, *[counts[s].get(lab, 0) for lab in labels], sum(counts[s].values())] for s in splits]
+    return "<h2>Counts per split and class</h2>" + chart + html_table(["split", *labels, "total"], rows)
+
+
+def _gallery(items: list[tuple[str, str]], limit: int = 60) -> str:
+    """``[(uri, caption_html)]`` as thumbnails with captions."""
+    cells = [f'<div class="thumb">{thumbnail_img(u)}{c}</div>' for u, c in items[:limit]]
+    more = f"<p class='muted'>… and {len(items) - limit} more</p>" if len(items) > limit else ""
+    return f'<div class="thumbs">{"".join(cells)}</div>{more}'
+
+
+def _quarantine_section(table) -> str:
+    q = table.filter(pc.equal(table.column("split"), manifest.QUARANTINE))
+    conv = table.filter(pc.is_valid(table.column("note")))
+    out = [f"<h2>Quarantined files ({q.num_rows})</h2>"]
+    if q.num_rows:
+        items = [(u, f"<b>{escape(r or '')}</b><br>{escape(u)}") for u, r in zip(q.column("source_uri").to_pylist(), q.column("reason").to_pylist())]
+        out.append(_gallery(items, limit=200))
+    else:
+        out.append("<p>None: every file decoded.</p>")
+    out.append(f"<h2>Converted files ({conv.num_rows})</h2>")
+    if conv.num_rows:
+        rows = [[u, n] for u, n in zip(conv.column("source_uri").to_pylist(), conv.column("note").to_pylist())]
+        out.append(html_table(["file", "conversion"], rows[:500]))
+    return "".join(out)
+
+
+def _generic_section(name: str, report: dict) -> str:
+    """Scalar metrics of a stage that has no renderer of its own."""
+    skip = {"stage", "number", "key", "input", "config", "started", "seconds", "rows", "counts"}
+    rows = [[k, v] for k, v in report.items() if k not in skip and isinstance(v, (int, float, str, bool))]
+    return f"<h2>{escape(name)}</h2>" + (html_table(["metric", "value"], rows) if rows else "<p class='muted'>no metrics</p>")
+
+
+def _stage_section(run: Run, name: str, path: Path) -> str:
+    report = json.loads((path / REPORT).read_text())
+    target = SECTIONS.get(name)
+    if target:
+        module, func = target.split(":")
+        try:
+            render = getattr(importlib.import_module(module), func)
+        except (ModuleNotFoundError, AttributeError):
+            render = None
+        if render is not None:
+            return render(run.root, path, report)
+    return _generic_section(name, report)
+
+
+def build(run_dir: str | Path) -> str:
+    run = Run(run_dir)
+    table = run.manifest()
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>dcai report: {escape(run.root.name)}</title>",
+        f"<style>{CSS}</style></head><body><h1>dcai report: {escape(run.root.name)}</h1>",
+        f"<p class='muted'>{escape(str(run.root))} · generated {dt.datetime.now():%Y-%m-%d %H:%M}</p>",
+        _stages_section(run),
+        _counts_section(table),
+        _quarantine_section(table),
+    ]
+    for _, name, path in run.stages():
+        if name != "ingest":
+            parts.append(_stage_section(run, name, path))
+    parts.append("</body></html>")
+    return "".join(parts)
+
+
+def write_report(run_dir: str | Path) -> Path:
+    """Write ``RUN_DIR/report.html`` atomically and return its path."""
+    run = Run(run_dir)
+    html = build(run.root)
+    out = run.root / "report.html"
+    tmp = out.with_suffix(".html.tmp")
+    tmp.write_text(html)
+    tmp.replace(out)
+    return out
