@@ -1,0 +1,98 @@
+import os
+
+import pyarrow as pa
+import pytest
+
+from dcai import manifest
+from dcai.ingest import scan
+from dcai.ingest.validate import validate_records
+from tests.helpers import QUARANTINED, draw_numeral, make_bad_folder, make_good, save_png
+
+
+def _validate(records, tmp_path):
+    images = tmp_path / "images"
+    return validate_records(records, images_dir=str(images), final_images_dir=str(images),
+                            max_pixels=50_000_000, trusted_splits=("label_book",))
+
+
+def test_every_bad_file_has_a_row_with_a_reason(tmp_path):
+    src = tmp_path / "src"
+    expected = make_bad_folder(src)
+    records, layout = scan.scan(src)
+    assert layout["layout"] == "class"
+    table = _validate(records, tmp_path)
+    assert table.num_rows == len(records) == len(list(os.scandir(src / "i"))) * 2 + len(list(os.scandir(src / "ii")))
+    rows = {os.path.basename(r["source_uri"]): r for r in table.to_pylist()}
+    for name, fragment in expected.items():
+        row = rows[name]
+        if name in QUARANTINED:
+            assert row["split"] == "quarantine", name
+            assert fragment in row["reason"] and row["reason"].startswith("ingest: "), (name, row["reason"])
+        else:
+            assert row["split"] == "train", (name, row["reason"])
+            assert fragment in row["note"], (name, row["note"])
+            assert row["uri"] != row["source_uri"] and os.path.exists(row["uri"])
+    good = [r for n, r in rows.items() if n not in expected]
+    assert all(r["split"] == "train" and r["note"] is None and r["uri"] == r["source_uri"] for r in good)
+
+
+def test_exif_rotation_is_applied(tmp_path):
+    src = tmp_path / "src"
+    make_bad_folder(src)
+    table = _validate(scan.scan(src)[0], tmp_path)
+    row = next(r for r in table.to_pylist() if r["source_uri"].endswith("rotated.jpg"))
+    assert (row["width"], row["height"]) == (40, 40)  # square, so check the pixels moved instead
+    import numpy as np
+
+    from dcai import imaging
+
+    upright = imaging.load(row["uri"])
+    assert not np.array_equal(upright, draw_numeral("ii"))
+
+
+def test_split_class_layout_and_trusted_label_book(tmp_path):
+    make_good(tmp_path, split="train")
+    make_good(tmp_path, split="Validation", per_class=1)
+    make_good(tmp_path, split="label_book", per_class=1)
+    (tmp_path / "README.md").write_text("ignored")
+    records, layout = scan.scan(tmp_path)
+    assert layout["layout"] == "split/class" and layout["ignored_top_level_files"] == ["README.md"]
+    table = _validate(records, tmp_path)
+    counts = manifest.counts(table)
+    assert sum(counts["train"].values()) == 9 and sum(counts["val"].values()) == 3
+    trusted = [r["trusted"] for r in table.to_pylist() if r["split"] == "label_book"]
+    assert trusted == [True] * 3
+
+
+def test_csv_list_with_relative_paths(tmp_path):
+    paths = make_good(tmp_path / "imgs", per_class=1)
+    lines = ["uri,label,split"] + [f"imgs/{p.parent.name}/{p.name},{p.parent.name},val" for p in paths]
+    (tmp_path / "list.csv").write_text("\n".join(lines) + "\n")
+    records, layout = scan.scan(tmp_path / "list.csv")
+    assert layout["layout"] == "list" and all(r["source_split"] == "val" for r in records)
+    assert all(os.path.isabs(r["uri"]) and os.path.exists(r["uri"]) for r in records)
+
+
+def test_parquet_list_missing_column_is_a_clear_error(tmp_path):
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"path": ["a.png"]}), tmp_path / "list.parquet")
+    with pytest.raises(scan.SourceError, match=r"list.parquet.*missing \['uri', 'label'\]"):
+        scan.scan(tmp_path / "list.parquet")
+
+
+def test_unknown_classes_rejected(tmp_path):
+    from dcai.ingest.pipeline import check_classes
+
+    make_good(tmp_path)
+    records, _ = scan.scan(tmp_path)
+    with pytest.raises(scan.SourceError, match=r"\['v'\] are not in --classes"):
+        check_classes(records, ("i", "ii"), str(tmp_path))
+
+
+def test_missing_source_names_the_path(tmp_path):
+    with pytest.raises(scan.SourceError, match="nowhere: no such file"):
+        scan.scan(tmp_path / "nowhere")
+    save_png(draw_numeral("i"), tmp_path / "flat.png")
+    with pytest.raises(scan.SourceError, match="no class folders"):
+        scan.scan(tmp_path)
