@@ -1,0 +1,1 @@
+"""augment: new training images from the run's own (aspect squares, mirrors, crops, recompositions, AutoAugment, heavy augmentation)."""

@@ -1,0 +1,189 @@
+"""Ray wiring of augment: aspect squares, then planned new images, both via Ray Data ``map_batches``.
+
+Reads the latest manifest of a run, appends one row per accepted new image (``origin`` and ``parent``
+set) and writes ``NN-augment/`` with the PNGs and a report of what was added and rejected per class.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Sequence
+from functools import partial
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from dcai import manifest
+from dcai.augment import derive, geometry, plan, policies, validity
+from dcai.augment.config import AugmentConfig
+from dcai.runs import Run, StageContext, StageOutput
+
+STAGE = "augment"
+
+
+def _map(tasks: list[dict], fn, cfg: AugmentConfig) -> pa.Table:
+    """Run ``fn`` over the tasks with Ray Data; an empty table of the output schema when there are none."""
+    import ray
+
+    from dcai._internal.ray_env import init_ray
+
+    if not tasks:
+        return derive.OUT_SCHEMA.empty_table()
+    init_ray()
+    ds = ray.data.from_items(tasks, override_num_blocks=max(1, min(200, len(tasks) // cfg.batch_size)))
+    out = ds.map_batches(fn, batch_format="pyarrow", batch_size=cfg.batch_size)
+    parts = [t for t in ray.get(out.to_arrow_refs()) if t.num_rows]
+    return (
+        pa.concat_tables([t.cast(derive.OUT_SCHEMA) for t in parts])
+        if parts
+        else derive.OUT_SCHEMA.empty_table()
+    )
+
+
+def parents_of(table: pa.Table, cfg: AugmentConfig) -> np.ndarray:
+    """Mask of the rows new images may be derived from: active rows of ``from_splits``."""
+    split = manifest.column(table, "split")
+    origin = manifest.column(table, "origin")
+    mask = np.isin(split, cfg.from_splits) & ~np.isin(split, manifest.INACTIVE_SPLITS)
+    if not cfg.from_derived:
+        mask &= np.isin(origin, [manifest.ORIGINAL, "aspect"])
+    return mask
+
+
+def _tally(rows: pa.Table, status: str) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    keep = rows.filter(pc.equal(rows.column("status"), status))
+    for (s, c), n in Counter(
+        zip(keep.column("source").to_pylist(), keep.column("label").to_pylist())
+    ).items():
+        out.setdefault(s, {})[c] = n
+    return out
+
+
+def augment_table(
+    table: pa.Table,
+    cfg: AugmentConfig,
+    ctx: StageContext,
+    *,
+    classify: validity.Classify | None,
+    classes: Sequence[str],
+) -> StageOutput:
+    """The stage body: returns the manifest with new rows appended, and the report metrics."""
+    validity.require(classify, cfg.needs_classifier())
+    if cfg.count("heavy"):
+        policies.require_heavy()  # fail before any work, not inside a Ray task
+    kwargs = dict(
+        cfg=cfg,
+        images_dir=str(ctx.images_dir),
+        final_images_dir=ctx.final_path(ctx.images_dir),
+        classify=classify,
+        classes=list(classes),
+    )
+    fn = partial(derive.derive_batch, **kwargs)
+    mask = parents_of(table, cfg)
+    ids, uris = manifest.column(table, "id"), manifest.column(table, "uri")
+    metrics: dict = {"classes": list(classes), "parents": int(mask.sum())}
+    # 1. aspect-ratio standardisation: a too-long parent is replaced by a square around its ink.
+    aspect_rows = derive.OUT_SCHEMA.empty_table()
+    if cfg.aspect:
+        h = np.asarray(table.column("height").fill_null(1).to_numpy(zero_copy_only=False), dtype=np.float64)
+        w = np.asarray(table.column("width").fill_null(1).to_numpy(zero_copy_only=False), dtype=np.float64)
+        long = mask & geometry.needs_square(h, w, max_ratio=cfg.aspect_max_ratio)
+        tasks = [
+            {
+                "parent": ids[i],
+                "read_uri": uris[i],
+                "label": lab,
+                "split": sp,
+                "source": "aspect",
+                "op": "",
+                "out_label": lab,
+                "copies": 1,
+                "seed": 0,
+            }
+            for i, lab, sp in zip(
+                np.flatnonzero(long),
+                manifest.column(table, "label")[long],
+                manifest.column(table, "split")[long],
+            )
+        ]
+        aspect_rows = _map(tasks, fn, cfg)
+        replaced = dict(zip(aspect_rows.column("parent").to_pylist(), aspect_rows.column("id").to_pylist()))
+        if replaced:
+            old = list(replaced)
+            table = manifest.set_split(
+                table,
+                old,
+                manifest.REMOVED,
+                reason=f"augment: aspect ratio > {cfg.aspect_max_ratio:g}, replaced by a square crop",
+            )
+        metrics["aspect_replaced"] = len(replaced)
+    # 2. new images from the parents (aspect squares standing in for the parents they replaced).
+    base = table.filter(pa.array(parents_of(table, cfg)))
+    par = {
+        "id": list(manifest.column(base, "id")) + aspect_rows.column("id").to_pylist(),
+        "read_uri": list(manifest.column(base, "uri")) + aspect_rows.column("read_uri").to_pylist(),
+        "label": list(manifest.column(base, "label")) + aspect_rows.column("label").to_pylist(),
+        "split": list(manifest.column(base, "split")) + aspect_rows.column("split").to_pylist(),
+    }
+    tasks, planned = plan.plan(par, cfg, classes=classes)
+    rows = _map(tasks, fn, cfg)
+    everything = pa.concat_tables([aspect_rows, rows])
+    accepted = everything.filter(pc.equal(everything.column("status"), derive.ACCEPTED))
+    existing = pc.is_in(accepted.column("id"), table.column("id"))
+    metrics["already_present"] = int(pc.sum(existing).as_py() or 0)  # the same image from an earlier augment
+    accepted = accepted.filter(pc.invert(existing))
+    new = manifest.conform(accepted.drop_columns(["read_uri", "source", "status"]))
+    out = manifest.append(table, new)
+    metrics.update(
+        planned,
+        added=_tally(accepted, derive.ACCEPTED),
+        rejected=_tally(rows, derive.REJECTED),
+        failed=_tally(rows, derive.FAILED),
+        added_total=new.num_rows,
+        rejected_examples=rows.filter(pc.not_equal(rows.column("status"), derive.ACCEPTED))
+        .column("reason")
+        .to_pylist()[:20],
+    )
+    return StageOutput(out, metrics)
+
+
+def run(
+    run_dir: str,
+    cfg: AugmentConfig,
+    *,
+    classify: validity.Classify | None = None,
+    classes: Sequence[str] | None = None,
+    classify_key: str | None = None,
+    force: bool = False,
+) -> tuple[dict, bool]:
+    """Augment the run's latest manifest. Returns ``(report, ran)``.
+
+    ``classify`` checks crops and compositions (see :mod:`dcai.augment.validity` for the contract);
+    ``classes`` names its output columns (default: the run's active classes, sorted). Without
+    ``classify``, ``cfg.classifier`` ("module:factory") builds one from the manifest. ``classify_key``
+    identifies the classifier so an unchanged stage is skipped; without it a run with one always reruns.
+    """
+    run_obj = Run(run_dir)
+
+    def stage(table: pa.Table | None, ctx: StageContext) -> StageOutput:
+        assert table is not None
+        names = list(classes) if classes is not None else manifest.classes(table)
+        fn = classify
+        if fn is None and cfg.classifier and cfg.needs_classifier():
+            fn = validity.load_factory(cfg.classifier)(table, classes=names)
+        return augment_table(table, cfg, ctx, classify=fn, classes=names)
+
+    key = classify_key if classify is None or classify_key else f"unkeyed classifier {uuid.uuid4()}"
+    _, report, ran = run_obj.execute(STAGE, stage, config=cfg.to_dict(), extra_key=key, force=force)
+    return report, ran
+
+
+def pipeline_stage(ctx, section: dict) -> dict:
+    """``dcai pipeline`` runner: the ``augment:`` section of the pipeline config."""
+    from dcai.pipeline import stage_config
+
+    report, _ = run(ctx.run_dir, stage_config(AugmentConfig, ctx, section), force=ctx.force)
+    return report
