@@ -8,6 +8,8 @@ JOB ?= ingest
 ARGS ?=
 RAY_PORT ?= 6379
 RAY_ADDRESS_HTTP ?= http://127.0.0.1:8265
+# the job's interpreter: this venv's python for a local head; plain `python` on a cluster image
+JOB_PYTHON ?= $(abspath $(BIN))/python
 # One machine: bind every Ray service to 127.0.0.1. A real cluster leaves this unset.
 export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
 # Ray's token authentication stays on; clients read the head's token from ~/.ray/auth_token.
@@ -41,7 +43,7 @@ ray-down: venv
 	$(BIN)/ray stop
 
 submit: venv
-	$(BIN)/ray job submit --address $(RAY_ADDRESS_HTTP) --working-dir . -- python ray_jobs/$(JOB).py $(ARGS)
+	$(BIN)/ray job submit --address $(RAY_ADDRESS_HTTP) --working-dir . -- $(JOB_PYTHON) ray_jobs/$(JOB).py $(ARGS)
 
 tf-check: venv
 	bash tests/tf/run.sh
