@@ -26,8 +26,11 @@ def table(headers: list[str], rows: list[list]) -> str:
 
 
 def command() -> str:
-    return "python -m " + Path(sys.argv[0]).with_suffix("").relative_to(ROOT).as_posix().replace("/", ".") + (
-        " " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "")
+    return (
+        "python -m "
+        + Path(sys.argv[0]).with_suffix("").relative_to(ROOT).as_posix().replace("/", ".")
+        + (" " + " ".join(sys.argv[1:]) if len(sys.argv) > 1 else "")
+    )
 
 
 def write_section(name: str, body: str) -> None:
@@ -35,6 +38,8 @@ def write_section(name: str, body: str) -> None:
     text = BENCHMARKS.read_text() if BENCHMARKS.exists() else "# Benchmarks\n"
     block = f"<!-- BEGIN {name} -->\n{body.strip()}\n<!-- END {name} -->"
     pattern = re.compile(rf"<!-- BEGIN {re.escape(name)} -->.*?<!-- END {re.escape(name)} -->", re.S)
-    text = pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    text = (
+        pattern.sub(lambda _: block, text) if pattern.search(text) else text.rstrip() + "\n\n" + block + "\n"
+    )
     BENCHMARKS.write_text(text)
     print(body)

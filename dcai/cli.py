@@ -11,13 +11,20 @@ import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from dcai.config import StageConfig, load
 from dcai.errors import InputError
 
+C = TypeVar("C", bound=StageConfig)
+
 # Errors that mean "your input is wrong" (exit 2), not "dcai is broken".
-USER_ERRORS: tuple[type[BaseException], ...] = (InputError, FileNotFoundError, NotADirectoryError, PermissionError)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    InputError,
+    FileNotFoundError,
+    NotADirectoryError,
+    PermissionError,
+)
 
 
 def _common(p: argparse.ArgumentParser, *, run: bool = True) -> None:
@@ -30,7 +37,9 @@ def _common(p: argparse.ArgumentParser, *, run: bool = True) -> None:
     p.add_argument("--json", action="store_true", help="print the stage's report.json as the last line")
 
 
-def stage_config(cls: type[StageConfig], args: argparse.Namespace, section: str, **overrides: Any) -> StageConfig:
+def stage_config(
+    cls: type[C], args: argparse.Namespace, section: str, **overrides: Any
+) -> C:
     """Load ``cls`` from ``--config`` (its ``section`` if the file is a pipeline config), preset and ``--set``."""
     section_in_file = None
     if args.config:
@@ -38,8 +47,14 @@ def stage_config(cls: type[StageConfig], args: argparse.Namespace, section: str,
 
         data = load_yaml(args.config)
         section_in_file = section if section in data else None
-    return load(cls, args.config, args.set, preset=args.preset, section=section_in_file,
-                overrides={k: v for k, v in overrides.items() if v is not None})
+    return load(
+        cls,
+        args.config,
+        args.set,
+        preset=args.preset,
+        section=section_in_file,
+        overrides={k: v for k, v in overrides.items() if v is not None},
+    )
 
 
 # ---- verbs --------------------------------------------------------------------------------------
@@ -79,8 +94,15 @@ def cmd_report(args: argparse.Namespace) -> dict:
 def cmd_pipeline(args: argparse.Namespace) -> dict:
     from dcai.pipeline import run_pipeline
 
-    return run_pipeline(args.config_file, input_dir=args.input, output_dir=args.output, run_dir=args.run,
-                        sets=args.set, preset=args.preset, force=args.force)
+    return run_pipeline(
+        args.config_file,
+        input_dir=args.input,
+        output_dir=args.output,
+        run_dir=args.run,
+        sets=args.set,
+        preset=args.preset,
+        force=args.force,
+    )
 
 
 def cmd_synth(args: argparse.Namespace) -> dict:
@@ -95,9 +117,15 @@ def cmd_synth(args: argparse.Namespace) -> dict:
 
 # Later stages register here: verb -> (module with add_arguments/main, help).
 PLUGGED: dict[str, tuple[str, str]] = {
-    "evaluate": ("dcai.evaluate.cli", "train the fixed model on a run or folders; val/test accuracy over seeds"),
+    "evaluate": (
+        "dcai.evaluate.cli",
+        "train the fixed model on a run or folders; val/test accuracy over seeds",
+    ),
     "dedup": ("dcai.dedup.cli", "exact and near duplicates, groups, leakage across splits"),
-    "investigate": ("dcai.investigate.cli", "auxiliary-model loop: certify, queue for review, suggest labels"),
+    "investigate": (
+        "dcai.investigate.cli",
+        "auxiliary-model loop: certify, queue for review, suggest labels",
+    ),
     "vote": ("dcai.vote.cli", "five-model out-of-fold vote: noisy and ambiguous flags"),
     "review": ("dcai.review.cli", "export / import the review queue as CSV"),
     "clean": ("dcai.clean.cli", "turn dedup / investigate / vote evidence into actions"),
@@ -115,13 +143,17 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
 
     p = sub.add_parser("synth", help="draw the built-in Roman-numeral data with planted problems")
     p.add_argument("out_dir")
-    p.add_argument("--n", type=int, default=None, help="number of clean images before planting (default 3000)")
+    p.add_argument(
+        "--n", type=int, default=None, help="number of clean images before planting (default 3000)"
+    )
     p.add_argument("--seed", type=int, default=None)
     _common(p, run=False)
     handlers["synth"] = cmd_synth
 
     p = sub.add_parser("ingest", help="scan class folders or a CSV/Parquet list; validate every image")
-    p.add_argument("source", help="ROOT/<split>/<class>/*, ROOT/<class>/*, or a .csv/.parquet list (uri,label[,split])")
+    p.add_argument(
+        "source", help="ROOT/<split>/<class>/*, ROOT/<class>/*, or a .csv/.parquet list (uri,label[,split])"
+    )
     p.add_argument("--classes", help="comma-separated class names; other label folders are an error")
     _common(p)
     handlers["ingest"] = cmd_ingest

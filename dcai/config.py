@@ -107,7 +107,9 @@ def load(
     data: dict[str, Any] = {}
     if preset:
         if preset not in cls.PRESETS:
-            raise ConfigError(f"{cls.__name__}: unknown preset {preset!r}; choose from {sorted(cls.PRESETS) or 'none'}")
+            raise ConfigError(
+                f"{cls.__name__}: unknown preset {preset!r}; choose from {sorted(cls.PRESETS) or 'none'}"
+            )
         data = deep_merge(data, cls.PRESETS[preset])
     if path:
         file_data = load_yaml(path)

@@ -25,8 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     if not (data / "truth.csv").exists():
         report = synth(str(data), SynthConfig(n=args.n))
         print(f"synth: {report['images']} images with planted problems in {data}")
-    summary = run_pipeline(args.config, input_dir=str(data / "data"), output_dir=str(work / "export"),
-                           run_dir=str(work / "run"), sets=args.set)
+    summary = run_pipeline(
+        args.config,
+        input_dir=str(data / "data"),
+        output_dir=str(work / "export"),
+        run_dir=str(work / "run"),
+        sets=args.set,
+    )
     print("\n".join(summary.get("headline", [])))
     print(f"\nOpen the report: {summary['report']}\nExported dataset: {summary['output']}")
     return 0

@@ -58,7 +58,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            img = Image.open(io.BytesIO(data))
+            img: Image.Image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
         raise BadImage(f"not an image: no known image format (file starts with {data[:8]!r})") from None
     except Image.DecompressionBombError as e:
@@ -128,7 +128,11 @@ def _to_uint8(img: Image.Image, notes: list[str]) -> np.ndarray:
 
 def _maybe_gray(rgb: np.ndarray) -> np.ndarray:
     """Keep a colour image whose three channels are equal as (H, W) grayscale."""
-    if rgb.ndim == 3 and np.array_equal(rgb[..., 0], rgb[..., 1]) and np.array_equal(rgb[..., 1], rgb[..., 2]):
+    if (
+        rgb.ndim == 3
+        and np.array_equal(rgb[..., 0], rgb[..., 1])
+        and np.array_equal(rgb[..., 1], rgb[..., 2])
+    ):
         return np.ascontiguousarray(rgb[..., 0])
     return rgb
 

@@ -34,7 +34,9 @@ SCHEMA = pa.schema(
         pa.field("content_hash", pa.string()),  # sha1 of the file bytes; equal for byte-identical files
         pa.field("uri", pa.string(), nullable=False),  # local path or pyarrow.fs URI of the bytes to read
         pa.field("label", pa.string()),  # current class name
-        pa.field("split", pa.string(), nullable=False),  # train / val / test / surplus / removed / quarantine / other
+        pa.field(
+            "split", pa.string(), nullable=False
+        ),  # train / val / test / surplus / removed / quarantine / other
         pa.field("origin", pa.string(), nullable=False),  # original, augment, crop, mirror, compose, gan, ...
         pa.field("parent", pa.string()),  # id of the image this one was derived from
         pa.field("reason", pa.string()),  # why the row last changed split or label: "<stage>: <rule>"
@@ -43,7 +45,9 @@ SCHEMA = pa.schema(
         pa.field("trusted", pa.bool_()),  # a reference example (label_book): certified, never relabelled
         pa.field("width", pa.int32()),
         pa.field("height", pa.int32()),
-        pa.field("note", pa.string()),  # what ingest did to make an odd image usable (RGBA, 16-bit, EXIF, ...)
+        pa.field(
+            "note", pa.string()
+        ),  # what ingest did to make an odd image usable (RGBA, 16-bit, EXIF, ...)
     ]
 )
 CORE_COLUMNS = tuple(SCHEMA.names)
@@ -101,7 +105,9 @@ def validate(table: pa.Table, *, source: str = "<manifest>") -> pa.Table:
         if name not in table.column_names:
             raise ManifestError(f"{source}: missing required column {name!r} (have {table.column_names})")
         if table.column(name).null_count:
-            raise ManifestError(f"{source}: column {name!r} has {table.column(name).null_count} null value(s)")
+            raise ManifestError(
+                f"{source}: column {name!r} has {table.column(name).null_count} null value(s)"
+            )
     ids = table.column("id")
     if pc.count_distinct(ids).as_py() != table.num_rows:
         counts = pc.value_counts(ids)
@@ -109,7 +115,9 @@ def validate(table: pa.Table, *, source: str = "<manifest>") -> pa.Table:
         raise ManifestError(f"{source}: column 'id' is not unique (e.g. {dup})")
     bad = [s for s in pc.unique(table.column("split")).to_pylist() if not _valid_split(s)]
     if bad:
-        raise ManifestError(f"{source}: invalid split name(s) {bad}: use lowercase letters, digits, '_' or '-'")
+        raise ManifestError(
+            f"{source}: invalid split name(s) {bad}: use lowercase letters, digits, '_' or '-'"
+        )
     active = pc.invert(pc.is_in(table.column("split"), pa.array(INACTIVE_SPLITS)))
     unlabelled = pc.sum(pc.and_(active, pc.is_null(table.column("label")))).as_py() or 0
     if unlabelled:
@@ -194,8 +202,12 @@ def _set(table: pa.Table, column: str, where, value: str | Sequence[str], reason
             raise ManifestError(f"{len(new)} new {column} value(s) for {int(mask.sum())} selected row(s)")
     current[mask] = new
     reasons[mask] = reason
-    table = table.set_column(table.column_names.index(column), column, pa.array(current.tolist(), pa.string()))
-    return table.set_column(table.column_names.index("reason"), "reason", pa.array(reasons.tolist(), pa.string()))
+    table = table.set_column(
+        table.column_names.index(column), column, pa.array(current.tolist(), pa.string())
+    )
+    return table.set_column(
+        table.column_names.index("reason"), "reason", pa.array(reasons.tolist(), pa.string())
+    )
 
 
 def set_split(table: pa.Table, where, split: str | Sequence[str], *, reason: str) -> pa.Table:

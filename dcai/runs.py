@@ -96,7 +96,9 @@ class Run:
         """The newest complete stage's folder; a clear error if the run has none."""
         stages = self.stages()
         if not stages:
-            raise FileNotFoundError(f"{self.root}: no complete stage here; start with `dcai ingest SOURCE --run {self.root}`")
+            raise FileNotFoundError(
+                f"{self.root}: no complete stage here; start with `dcai ingest SOURCE --run {self.root}`"
+            )
         return stages[-1][2]
 
     def manifest(self, stage: str | None = None) -> pa.Table:
@@ -139,7 +141,9 @@ class Run:
         self.root.mkdir(parents=True, exist_ok=True)
         in_path = self.input_for(name)
         if needs_input and in_path is None:
-            raise FileNotFoundError(f"{self.root}: stage {name!r} needs an earlier stage; run `dcai ingest` first")
+            raise FileNotFoundError(
+                f"{self.root}: stage {name!r} needs an earlier stage; run `dcai ingest` first"
+            )
         key = fingerprint(
             {
                 "stage": name,

@@ -22,17 +22,17 @@ def draw_numeral(label: str, *, size: int = 40, seed: int = 0) -> np.ndarray:
     for g, ch in enumerate(label):
         x = (g + 1) * w - w // 2 + off
         if ch == "i":
-            img[6:size - 6, x:x + 2] = 0
+            img[6 : size - 6, x : x + 2] = 0
         elif ch == "v":
             for y in range(6, size - 6):
                 dx = (size - 6 - y) * w // (2 * size)
-                img[y, max(0, x - dx):max(0, x - dx) + 2] = 0
-                img[y, min(size - 2, x + dx):min(size - 2, x + dx) + 2] = 0
+                img[y, max(0, x - dx) : max(0, x - dx) + 2] = 0
+                img[y, min(size - 2, x + dx) : min(size - 2, x + dx) + 2] = 0
         else:  # x
             for y in range(6, size - 6):
                 dx = (y - size // 2) * w // size
-                img[y, max(0, x + dx):max(0, x + dx) + 2] = 0
-                img[y, max(0, x - dx):max(0, x - dx) + 2] = 0
+                img[y, max(0, x + dx) : max(0, x + dx) + 2] = 0
+                img[y, max(0, x - dx) : max(0, x - dx) + 2] = 0
     return img
 
 
@@ -43,17 +43,26 @@ def save_png(pixels: np.ndarray, path: Path, **kw) -> Path:
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (
+        struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
 
 
 def bomb_png(width: int = 30_000, height: int = 30_000) -> bytes:
     """A valid PNG header declaring ``width x height`` 1-bit pixels over a few hundred bytes of data."""
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
     idat = zlib.compress(b"\x00" * 1024)
-    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", ihdr)
+        + _png_chunk(b"IDAT", idat)
+        + _png_chunk(b"IEND", b"")
+    )
 
 
-def make_good(root: Path, *, classes=("i", "ii", "v"), per_class: int = 3, split: str | None = None) -> list[Path]:
+def make_good(
+    root: Path, *, classes=("i", "ii", "v"), per_class: int = 3, split: str | None = None
+) -> list[Path]:
     out = []
     for c in classes:
         for k in range(per_class):
@@ -75,7 +84,7 @@ def make_bad_folder(root: Path) -> dict[str, str]:
     (d / "empty.png").write_bytes(b"")
     (d / "bomb.png").write_bytes(bomb_png())
     os.symlink(d / "does-not-exist.png", d / "dangling.png")
-    sixteen = (draw_numeral("ii").astype(np.uint16) * 257)
+    sixteen = draw_numeral("ii").astype(np.uint16) * 257
     Image.fromarray(sixteen.astype("<u2")).save(d / "sixteen.png")  # uint16 → mode I;16
     rgb = np.repeat(draw_numeral("ii")[..., None], 3, axis=2)
     Image.fromarray(rgb).convert("CMYK").save(d / "cmyk.jpg", quality=95)

@@ -12,7 +12,9 @@ COMPETITION_CAP = 10_000  # the 2021 Data-Centric AI competition's limit on trai
 @dataclass(frozen=True)
 class ExportConfig(StageConfig):
     max_images: int = COMPETITION_CAP  # cap on the images of the capped splits together
-    trim: bool = False  # over the cap: move the excess to surplus (balanced, derived first) instead of failing
+    trim: bool = (
+        False  # over the cap: move the excess to surplus (balanced, derived first) instead of failing
+    )
     splits: tuple[str, ...] = ("train", "val", "test")  # exported, each to OUT/<split>/<label>/
     capped_splits: tuple[str, ...] = ("train", "val")  # what counts against the cap (the competition's rule)
     batch_size: int = 256

@@ -39,7 +39,9 @@ def run(run_dir: str, out: str, cfg: ExportConfig, *, force: bool = False) -> di
 
     def stage(table: pa.Table | None, ctx: StageContext) -> StageOutput:
         assert table is not None
-        table, trimmed = enforce_cap(table, capped_splits=cfg.capped_splits, max_images=cfg.max_images, trim=cfg.trim)
+        table, trimmed = enforce_cap(
+            table, capped_splits=cfg.capped_splits, max_images=cfg.max_images, trim=cfg.trim
+        )
         rows = destinations(table, str(out_path), splits=cfg.splits)
         # A fresh export: stale files from an earlier export must not mix in.
         for s in cfg.splits:
@@ -48,15 +50,26 @@ def run(run_dir: str, out: str, cfg: ExportConfig, *, force: bool = False) -> di
         total_bytes = 0
         if rows:
             init_ray()
-            ds = ray.data.from_items([{k: r[k] for k in ("id", "uri", "dest")} for r in rows], override_num_blocks=max(1, min(64, len(rows) // cfg.batch_size)))
+            ds = ray.data.from_items(
+                [{k: r[k] for k in ("id", "uri", "dest")} for r in rows],
+                override_num_blocks=max(1, min(64, len(rows) // cfg.batch_size)),
+            )
             copied = ds.map_batches(copy_batch, batch_format="pyarrow", batch_size=cfg.batch_size)
             total_bytes = sum(t.column("bytes").to_numpy().sum() for t in ray.get(copied.to_arrow_refs()))
         manifest.write(table, out_path / "manifest.parquet")
         per_split = dict(Counter(r["split"] for r in rows))
-        metrics = {"out": str(out_path), "exported": len(rows), "per_split": per_split, "trimmed": trimmed,
-                   "bytes": int(total_bytes), "max_images": cfg.max_images}
+        metrics = {
+            "out": str(out_path),
+            "exported": len(rows),
+            "per_split": per_split,
+            "trimmed": trimmed,
+            "bytes": int(total_bytes),
+            "max_images": cfg.max_images,
+        }
         (out_path / "export.json").write_text(json.dumps(metrics, indent=2))
         return StageOutput(table, metrics)
 
-    _, report, _ = Run(run_dir).execute(STAGE, stage, config=cfg.to_dict(), extra_key=str(out_path), force=force)
+    _, report, _ = Run(run_dir).execute(
+        STAGE, stage, config=cfg.to_dict(), extra_key=str(out_path), force=force
+    )
     return report

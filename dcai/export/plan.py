@@ -37,7 +37,7 @@ def trim_mask(table: pa.Table, excess: int, *, capped_splits: tuple[str, ...]) -
         idx = np.flatnonzero(split == s)
         queues: dict[str, list[int]] = {}
         for i in sorted(idx, key=lambda i: (origin[i] == manifest.ORIGINAL, -i)):
-            queues.setdefault(label[i], []).append(i)
+            queues.setdefault(label[i], []).append(int(i))
         sizes = Counter({k: len(v) for k, v in queues.items()})
         while excess > 0 and sizes and max(sizes.values()) > 0:
             k = max(sizes, key=lambda c: (sizes[c], c))
@@ -47,7 +47,9 @@ def trim_mask(table: pa.Table, excess: int, *, capped_splits: tuple[str, ...]) -
     return mask
 
 
-def enforce_cap(table: pa.Table, *, capped_splits: tuple[str, ...], max_images: int, trim: bool) -> tuple[pa.Table, int]:
+def enforce_cap(
+    table: pa.Table, *, capped_splits: tuple[str, ...], max_images: int, trim: bool
+) -> tuple[pa.Table, int]:
     """The table to export and how many rows were trimmed; raises :class:`ExportError` when over the cap."""
     excess = over_cap(table, capped_splits=capped_splits, max_images=max_images)
     if excess <= 0:
@@ -59,16 +61,22 @@ def enforce_cap(table: pa.Table, *, capped_splits: tuple[str, ...], max_images: 
             f"{excess:,}: pass --trim to move the excess to surplus (balanced across classes), or run `dcai balance` first"
         )
     mask = trim_mask(table, excess, capped_splits=capped_splits)
-    return manifest.set_split(table, mask, manifest.SURPLUS, reason=f"export: trimmed to --max-images {max_images}"), excess
+    return manifest.set_split(
+        table, mask, manifest.SURPLUS, reason=f"export: trimmed to --max-images {max_images}"
+    ), excess
 
 
 def destinations(table: pa.Table, out: str, *, splits: tuple[str, ...]) -> list[dict]:
     """``[{"id", "uri", "split", "dest"}]`` for every row of an exported split; names are ``<id><ext>``, so
     files with the same name in different source folders never collide."""
     rows = []
-    for rid, uri, split, label in zip(*(table.column(c).to_pylist() for c in ("id", "uri", "split", "label"))):
+    for rid, uri, split, label in zip(
+        *(table.column(c).to_pylist() for c in ("id", "uri", "split", "label"))
+    ):
         if split not in splits:
             continue
         ext = os.path.splitext(uri)[1].lower() or ".png"
-        rows.append({"id": rid, "uri": uri, "split": split, "dest": os.path.join(out, split, label, f"{rid}{ext}")})
+        rows.append(
+            {"id": rid, "uri": uri, "split": split, "dest": os.path.join(out, split, label, f"{rid}{ext}")}
+        )
     return rows

@@ -21,12 +21,14 @@ def check_classes(records: list[dict], classes: tuple[str, ...], source: str) ->
         return
     unknown = sorted({r["label"] for r in records} - set(classes))
     if unknown:
-        raise scan_mod.SourceError(f"{source}: label folder(s) {unknown} are not in --classes {list(classes)}")
+        raise scan_mod.SourceError(
+            f"{source}: label folder(s) {unknown} are not in --classes {list(classes)}"
+        )
 
 
 def _source_key(records: list[dict]) -> list:
     """What decides whether a re-ingest is needed: each file's path, size and mtime."""
-    out = []
+    out: list[tuple] = []
     for r in records:
         try:
             st = os.stat(r["uri"])
@@ -79,8 +81,14 @@ def run(source: str, run_dir: str, cfg: IngestConfig, *, force: bool = False) ->
                 "files_found": len(records),
                 "quarantined": q.num_rows,
                 "converted": conv.num_rows,
-                "quarantine": [{"uri": u, "reason": r} for u, r in zip(q.column("source_uri").to_pylist(), q.column("reason").to_pylist())],
-                "conversions": [{"uri": u, "note": n} for u, n in zip(conv.column("source_uri").to_pylist(), conv.column("note").to_pylist())],
+                "quarantine": [
+                    {"uri": u, "reason": r}
+                    for u, r in zip(q.column("source_uri").to_pylist(), q.column("reason").to_pylist())
+                ],
+                "conversions": [
+                    {"uri": u, "note": n}
+                    for u, n in zip(conv.column("source_uri").to_pylist(), conv.column("note").to_pylist())
+                ],
             },
         )
 
@@ -98,9 +106,15 @@ def summary_table(report: dict) -> str:
     lines = [f"{'split':<{width}} " + " ".join(f"{lab:>5}" for lab in labels) + f" {'total':>6}"]
     for split in sorted(counts):
         row = counts[split]
-        lines.append(f"{split:<{width}} " + " ".join(f"{row.get(lab, 0):>5}" for lab in labels) + f" {sum(row.values()):>6}")
-    lines.append(f"{report['rows']} rows from {report['files_found']} files ({report['layout']} layout); "
-                 f"{report['quarantined']} quarantined, {report['converted']} converted")
+        lines.append(
+            f"{split:<{width}} "
+            + " ".join(f"{row.get(lab, 0):>5}" for lab in labels)
+            + f" {sum(row.values()):>6}"
+        )
+    lines.append(
+        f"{report['rows']} rows from {report['files_found']} files ({report['layout']} layout); "
+        f"{report['quarantined']} quarantined, {report['converted']} converted"
+    )
     for q in report["quarantine"][:50]:
         lines.append(f"  quarantined {q['uri']}: {q['reason']}")
     for c in report["conversions"][:50]:

@@ -67,10 +67,16 @@ def scan(source: str | os.PathLike) -> tuple[list[dict], dict]:
     top = _entries(src)
     dirs = [e for e in top if _is_dir(e)]
     if not dirs:
-        raise SourceError(f"{src}: no class folders found (expected ROOT/<class>/* or ROOT/<split>/<class>/*)")
+        raise SourceError(
+            f"{src}: no class folders found (expected ROOT/<class>/* or ROOT/<split>/<class>/*)"
+        )
     loose = [e.name for e in top if not _is_dir(e)]
     # split/class layout: every top folder holds only folders (its classes)
-    nested = all(any(_is_dir(c) for c in _entries(Path(d.path))) and not any(not _is_dir(c) for c in _entries(Path(d.path))) for d in dirs)
+    nested = all(
+        any(_is_dir(c) for c in _entries(Path(d.path)))
+        and not any(not _is_dir(c) for c in _entries(Path(d.path)))
+        for d in dirs
+    )
     records: list[dict] = []
     if nested:
         for d in dirs:
@@ -97,10 +103,14 @@ def _scan_list(path: Path) -> list[dict]:
     cols = {c.lower(): c for c in table.column_names}
     missing = [c for c in ("uri", "label") if c not in cols]
     if missing:
-        raise SourceError(f"{path}: list needs columns uri,label[,split]; missing {missing} (have {table.column_names})")
+        raise SourceError(
+            f"{path}: list needs columns uri,label[,split]; missing {missing} (have {table.column_names})"
+        )
     uris = table.column(cols["uri"]).cast(pa.string()).to_pylist()
     labels = table.column(cols["label"]).cast(pa.string()).to_pylist()
-    splits = table.column(cols["split"]).cast(pa.string()).to_pylist() if "split" in cols else [None] * len(uris)
+    splits = (
+        table.column(cols["split"]).cast(pa.string()).to_pylist() if "split" in cols else [None] * len(uris)
+    )
     records = []
     for i, (u, lab, s) in enumerate(zip(uris, labels, splits)):
         if not u:

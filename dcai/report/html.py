@@ -53,7 +53,10 @@ def thumbnail_img(uri: str, *, size: int = 96) -> str:
 
 def html_table(headers: list[str], rows: list[list]) -> str:
     head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c if isinstance(c, Markup) else escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{c if isinstance(c, Markup) else escape(str(c))}</td>" for c in r) + "</tr>"
+        for r in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -68,14 +71,22 @@ def _stages_section(run: Run) -> str:
         started = dt.datetime.fromtimestamp(rep.get("started", 0)).strftime("%Y-%m-%d %H:%M:%S")
         rows.append([f"{number:02d}", name, f"{rep.get('seconds', 0):.1f}", rep.get("rows", ""), started])
     total = sum(float(r[2]) for r in rows)
-    return "<h2>Stages</h2>" + html_table(["#", "stage", "seconds", "rows", "started"], rows) + f"<p>total {total:.1f} s</p>"
+    return (
+        "<h2>Stages</h2>"
+        + html_table(["#", "stage", "seconds", "rows", "started"], rows)
+        + f"<p>total {total:.1f} s</p>"
+    )
 
 
 def _counts_section(table) -> str:
     counts = manifest.counts(table)
     labels = sorted({lab for d in counts.values() for lab in d})
     splits = sorted(counts)
-    chart = grouped_bars(labels, {s: [counts[s].get(lab, 0) for lab in labels] for s in splits}, title="images per class and split")
+    chart = grouped_bars(
+        labels,
+        {s: [counts[s].get(lab, 0) for lab in labels] for s in splits},
+        title="images per class and split",
+    )
     rows = [[s, *[counts[s].get(lab, 0) for lab in labels], sum(counts[s].values())] for s in splits]
     return "<h2>Counts per split and class</h2>" + chart + html_table(["split", *labels, "total"], rows)
 
@@ -92,13 +103,18 @@ def _quarantine_section(table) -> str:
     conv = table.filter(pc.is_valid(table.column("note")))
     out = [f"<h2>Quarantined files ({q.num_rows})</h2>"]
     if q.num_rows:
-        items = [(u, f"<b>{escape(r or '')}</b><br>{escape(u)}") for u, r in zip(q.column("source_uri").to_pylist(), q.column("reason").to_pylist())]
+        items = [
+            (u, f"<b>{escape(r or '')}</b><br>{escape(u)}")
+            for u, r in zip(q.column("source_uri").to_pylist(), q.column("reason").to_pylist())
+        ]
         out.append(_gallery(items, limit=200))
     else:
         out.append("<p>None: every file decoded.</p>")
     out.append(f"<h2>Converted files ({conv.num_rows})</h2>")
     if conv.num_rows:
-        rows = [[u, n] for u, n in zip(conv.column("source_uri").to_pylist(), conv.column("note").to_pylist())]
+        rows = [
+            [u, n] for u, n in zip(conv.column("source_uri").to_pylist(), conv.column("note").to_pylist())
+        ]
         out.append(html_table(["file", "conversion"], rows[:500]))
     return "".join(out)
 
@@ -107,7 +123,9 @@ def _generic_section(name: str, report: dict) -> str:
     """Scalar metrics of a stage that has no renderer of its own."""
     skip = {"stage", "number", "key", "input", "config", "started", "seconds", "rows", "counts"}
     rows = [[k, v] for k, v in report.items() if k not in skip and isinstance(v, (int, float, str, bool))]
-    return f"<h2>{escape(name)}</h2>" + (html_table(["metric", "value"], rows) if rows else "<p class='muted'>no metrics</p>")
+    return f"<h2>{escape(name)}</h2>" + (
+        html_table(["metric", "value"], rows) if rows else "<p class='muted'>no metrics</p>"
+    )
 
 
 def _stage_section(run: Run, name: str, path: Path) -> str:

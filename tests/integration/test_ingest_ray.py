@@ -11,8 +11,10 @@ from tests.helpers import QUARANTINED, make_bad_folder
 
 def test_bad_folder_every_file_has_a_row(ray_local, tmp_path, capsys):
     expected = make_bad_folder(tmp_path / "src")
-    found = sum(len(files) + len([d for d in dirs if os.path.islink(os.path.join(r, d))])
-                for r, dirs, files in os.walk(tmp_path / "src"))
+    found = sum(
+        len(files) + len([d for d in dirs if os.path.islink(os.path.join(r, d))])
+        for r, dirs, files in os.walk(tmp_path / "src")
+    )
     assert main(["ingest", str(tmp_path / "src"), "--run", str(tmp_path / "run"), "--json"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert report["rows"] == report["files_found"] == found

@@ -68,10 +68,19 @@ def ray_head():
     env.pop("RAY_ADDRESS", None)
     port, dash = free_port(), free_port()
     cmd = [
-        str(BIN / "ray"), "start", "--head", f"--port={port}", "--num-cpus=2", "--include-dashboard=true",
-        "--dashboard-host=127.0.0.1", f"--dashboard-port={dash}", f"--ray-client-server-port={free_port()}",
-        f"--dashboard-agent-listen-port={free_port()}", f"--metrics-export-port={free_port()}",
-        f"--temp-dir={temp_dir}", "--disable-usage-stats",
+        str(BIN / "ray"),
+        "start",
+        "--head",
+        f"--port={port}",
+        "--num-cpus=2",
+        "--include-dashboard=true",
+        "--dashboard-host=127.0.0.1",
+        f"--dashboard-port={dash}",
+        f"--ray-client-server-port={free_port()}",
+        f"--dashboard-agent-listen-port={free_port()}",
+        f"--metrics-export-port={free_port()}",
+        f"--temp-dir={temp_dir}",
+        "--disable-usage-stats",
     ]
     started = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     if started.returncode != 0:
@@ -80,7 +89,9 @@ def ray_head():
     url = f"http://127.0.0.1:{dash}"
     deadline = time.time() + 60
     while time.time() < deadline:  # the job server comes up a little after `ray start` returns
-        probe = subprocess.run([str(BIN / "ray"), "job", "list", "--address", url], env=env, capture_output=True, text=True)
+        probe = subprocess.run(
+            [str(BIN / "ray"), "job", "list", "--address", url], env=env, capture_output=True, text=True
+        )
         if probe.returncode == 0:
             break
         time.sleep(1)

@@ -12,7 +12,10 @@ def test_launcher_has_cpu_head_and_autoscaling_gpu_workers():
     types = cfg["available_node_types"]
     assert cfg["head_node_type"] == "head" and "gpu_worker" in types
     assert types["gpu_worker"]["min_workers"] == 0 < types["gpu_worker"]["max_workers"]
-    assert all("RAY_AUTH_MODE=token" in c for c in cfg["head_start_ray_commands"][1:] + cfg["worker_start_ray_commands"][1:])
+    assert all(
+        "RAY_AUTH_MODE=token" in c
+        for c in cfg["head_start_ray_commands"][1:] + cfg["worker_start_ray_commands"][1:]
+    )
 
 
 def test_kuberay_manifests_enable_token_auth():

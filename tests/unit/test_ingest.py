@@ -11,8 +11,13 @@ from tests.helpers import QUARANTINED, draw_numeral, make_bad_folder, make_good,
 
 def _validate(records, tmp_path):
     images = tmp_path / "images"
-    return validate_records(records, images_dir=str(images), final_images_dir=str(images),
-                            max_pixels=50_000_000, trusted_splits=("label_book",))
+    return validate_records(
+        records,
+        images_dir=str(images),
+        final_images_dir=str(images),
+        max_pixels=50_000_000,
+        trusted_splits=("label_book",),
+    )
 
 
 def test_every_bad_file_has_a_row_with_a_reason(tmp_path):
@@ -21,7 +26,11 @@ def test_every_bad_file_has_a_row_with_a_reason(tmp_path):
     records, layout = scan.scan(src)
     assert layout["layout"] == "class"
     table = _validate(records, tmp_path)
-    assert table.num_rows == len(records) == len(list(os.scandir(src / "i"))) * 2 + len(list(os.scandir(src / "ii")))
+    assert (
+        table.num_rows
+        == len(records)
+        == len(list(os.scandir(src / "i"))) * 2 + len(list(os.scandir(src / "ii")))
+    )
     rows = {os.path.basename(r["source_uri"]): r for r in table.to_pylist()}
     for name, fragment in expected.items():
         row = rows[name]

@@ -8,7 +8,13 @@ from dcai.manifest import ManifestError
 
 def _table(n=4):
     return manifest.from_rows(
-        {"id": f"id{i}", "uri": f"/x/{i}.png", "label": "i" if i % 2 else "ii", "split": "train", "origin": "original"}
+        {
+            "id": f"id{i}",
+            "uri": f"/x/{i}.png",
+            "label": "i" if i % 2 else "ii",
+            "split": "train",
+            "origin": "original",
+        }
         for i in range(n)
     )
 
@@ -27,7 +33,9 @@ def test_validation_names_the_problem(tmp_path):
     dup = t.set_column(0, "id", pa.array(["a", "a", "b", "c"]))
     with pytest.raises(ManifestError, match="'id' is not unique"):
         manifest.write(dup, tmp_path / "m.parquet")
-    bad_split = t.set_column(t.column_names.index("split"), "split", pa.array(["Train Set", "train", "train", "train"]))
+    bad_split = t.set_column(
+        t.column_names.index("split"), "split", pa.array(["Train Set", "train", "train", "train"])
+    )
     with pytest.raises(ManifestError, match="invalid split name"):
         manifest.validate(bad_split)
     with pytest.raises(ManifestError, match="m.parquet: no manifest here"):

@@ -10,10 +10,13 @@ from dcai.runs import Run, StageOutput
 def _ingest(rows):
     def fn(_, ctx):
         return StageOutput(manifest.from_rows(rows), {"n": len(rows)})
+
     return fn
 
 
-ROWS = [{"id": f"r{i}", "uri": f"/u/{i}", "label": "i", "split": "train", "origin": "original"} for i in range(3)]
+ROWS = [
+    {"id": f"r{i}", "uri": f"/u/{i}", "label": "i", "split": "train", "origin": "original"} for i in range(3)
+]
 
 
 def test_stage_skipped_when_unchanged_and_rerun_when_forced(tmp_path):
@@ -33,7 +36,9 @@ def test_stage_skipped_when_unchanged_and_rerun_when_forced(tmp_path):
     assert ran and len(calls) == 2
     _, _, ran = run.execute("score", touch, config={"a": 2}, force=True)
     assert ran and len(calls) == 3
-    run.execute("ingest", _ingest(ROWS[:2] + [{**ROWS[2], "label": "ii"}]), config={}, needs_input=False, extra_key=2)
+    run.execute(
+        "ingest", _ingest(ROWS[:2] + [{**ROWS[2], "label": "ii"}]), config={}, needs_input=False, extra_key=2
+    )
     _, _, ran = run.execute("score", touch, config={"a": 2})  # input changed
     assert ran and [n for _, n, _ in run.stages()] == ["ingest", "score"]
 
