@@ -1,0 +1,103 @@
+"""``NN-clean``: read the latest manifest's score columns, decide per image, apply (``--auto``) or queue.
+
+Every change goes through ``manifest.set_label`` / ``set_split`` with reason ``"clean: <rule>"``; a
+removed image keeps its row. The decision table is plain column arithmetic, so no Ray is needed
+even for millions of rows.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+import pyarrow as pa
+
+from dcai import manifest
+from dcai.clean import policy
+from dcai.clean.config import CleanConfig
+from dcai.review import queue as q
+from dcai.runs import Run, StageContext, StageOutput
+
+STAGE = "clean"
+
+
+def score_table(table: pa.Table) -> dict[str, np.ndarray]:
+    """The policy's input: ``label``, ``split``, ``trusted`` and whichever evidence columns exist."""
+    names = ("label", "split", "trusted", *(c for c in policy.EVIDENCE if c in table.column_names))
+    return {c: np.asarray(table.column(c).to_pylist(), dtype=object) for c in names}
+
+
+def apply(table: pa.Table, cfg: CleanConfig) -> tuple[pa.Table, pa.Table, dict]:
+    """Decide and (with ``cfg.auto``) apply. Returns ``(new manifest, review queue, metrics)``."""
+    scores = score_table(table)
+    d = policy.decide(scores, cfg=cfg)
+    action, rule, new_label = d["action"], d["rule"], d["new_label"]
+    if cfg.auto:
+        for label in sorted({x for x in new_label[action == policy.RELABEL]}):
+            pick = (action == policy.RELABEL) & (new_label == label)
+            for name in sorted(set(rule[pick])):
+                table = manifest.set_label(table, pick & (rule == name), label, reason=f"clean: {name}")
+        for name in sorted(set(rule[action == policy.REMOVE])):
+            pick = (action == policy.REMOVE) & (rule == name)
+            table = manifest.set_split(table, pick, manifest.REMOVED, reason=f"clean: {name}")
+        ask = action == policy.REVIEW
+    else:
+        ask = action != policy.KEEP  # propose only: a person decides every change
+    queue = q.make_queue(
+        table,
+        ask,
+        why=np.array([f"clean: {r}" for r in rule], dtype=object),
+        suggested=new_label,
+        score=policy.doubt_score(scores),
+    )
+    for name, values in (("clean_action", action), ("clean_rule", rule), ("clean_label", new_label)):
+        table = manifest.with_column(table, name, pa.array(values.tolist(), pa.string()))
+    changed = [
+        {"id": i, "uri": u, "label": lab, "action": a, "new_label": nl, "rule": r}
+        for i, u, lab, a, nl, r in zip(
+            manifest.column(table, "id"),
+            manifest.column(table, "uri"),
+            scores["label"],
+            action,
+            new_label,
+            rule,
+        )
+        if a != policy.KEEP
+    ]
+    metrics = {
+        "auto": cfg.auto,
+        "evidence": sorted(c for c in policy.EVIDENCE if c in scores),
+        "actions": dict(Counter(action.tolist())),
+        "rules": dict(Counter(r for r in rule.tolist() if r)),
+        "queued": queue.num_rows,
+        "changes": changed[:2000],
+    }
+    return table, queue, metrics
+
+
+def run(run_dir: str, cfg: CleanConfig, *, force: bool = False) -> tuple[dict, bool]:
+    """Clean the latest manifest of ``run_dir`` into ``NN-clean/``. Returns ``(report, ran)``."""
+
+    def stage(table: pa.Table, ctx: StageContext) -> StageOutput:
+        table, queue, metrics = apply(table, cfg)
+        q.write_queue(queue, ctx.workdir)
+        return StageOutput(table, metrics)
+
+    _, report, ran = Run(run_dir).execute(STAGE, stage, config=cfg.to_dict(), force=force)
+    return report, ran
+
+
+def pipeline_stage(ctx, section: dict) -> dict:
+    """``clean`` inside ``dcai pipeline``."""
+    from dcai.pipeline import stage_config
+
+    report, _ = run(ctx.run_dir, stage_config(CleanConfig, ctx, section), force=ctx.force)
+    print(summary(report))
+    return report
+
+
+def summary(report: dict) -> str:
+    acts = ", ".join(f"{k} {v}" for k, v in sorted(report.get("actions", {}).items()))
+    rules = ", ".join(f"{k} {v}" for k, v in sorted(report.get("rules", {}).items())) or "none"
+    mode = "applied" if report.get("auto") else "proposed only (use --auto to apply)"
+    return f"clean ({mode}): {acts}; rules: {rules}; {report.get('queued', 0)} queued for review"

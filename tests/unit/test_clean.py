@@ -1,0 +1,149 @@
+"""The clean policy on hand-made score tables, and the stage: reasons recorded, nothing deleted."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from dcai import manifest
+from dcai.clean import policy
+from dcai.clean.config import CleanConfig
+from dcai.clean.pipeline import apply
+from dcai.config import ConfigError
+
+O = np.array  # noqa: E741
+
+
+def _scores(**cols) -> dict[str, np.ndarray]:
+    n = len(cols["label"])
+    base = {"split": ["train"] * n, "trusted": [False] * n}
+    return {k: O(v, dtype=object) for k, v in {**base, **cols}.items()}
+
+
+def _vote(label, top, top_p, agree, ent, **extra):
+    return _scores(
+        label=label, vote_top_label=top, vote_top_prob=top_p, vote_agreement=agree, vote_entropy=ent, **extra
+    )
+
+
+def test_each_vote_rule_fires_on_its_own_row():
+    s = _vote(
+        label=["i", "i", "ii", "iv", "v", "x"],
+        top=["i", "ii", "iii", "vi", "v", "x"],
+        top_p=[0.95, 0.92, 0.6, 0.2, 0.45, 0.9],
+        agree=[1.0, 0.0, 0.4, 0.2, 0.6, 1.0],
+        ent=[0.1, 0.15, 0.5, 0.9, 0.5, 0.62],
+    )
+    d = policy.decide(s)
+    assert d["action"].tolist() == ["keep", "relabel", "review", "remove", "review", "review"]
+    assert d["rule"].tolist() == [None, "strong-relabel", "label-doubtful", "junk", "ambiguous", "ambiguous"]
+    assert d["new_label"].tolist()[:3] == [None, "ii", "iii"]
+
+
+def test_strong_relabel_needs_few_members_left_on_the_given_label():
+    s = _vote(label=["i"], top=["ii"], top_p=[0.95], agree=[0.4], ent=[0.1])
+    assert policy.decide(s)["action"][0] == "review"
+
+
+def test_trusted_and_inactive_rows_are_never_changed():
+    s = _vote(
+        label=["i", "i", "i"],
+        top=["ii", "ii", "ii"],
+        top_p=[0.99] * 3,
+        agree=[0.0] * 3,
+        ent=[0.05] * 3,
+        trusted=[True, False, False],
+        split=["label_book", "removed", "train"],
+    )
+    assert policy.decide(s)["action"].tolist() == ["keep", "keep", "relabel"]
+
+
+def test_investigate_disagreeing_with_the_vote_blocks_the_automatic_relabel():
+    s = _vote(
+        label=["i", "i"],
+        top=["ii", "ii"],
+        top_p=[0.95] * 2,
+        agree=[0.0] * 2,
+        ent=[0.1] * 2,
+        suggested_label=["iii", "ii"],
+        aux_loss=[3.0, 3.0],
+        certified=[False, False],
+    )
+    d = policy.decide(s)
+    assert d["action"].tolist() == ["review", "relabel"]
+    lax = policy.decide(s, cfg=CleanConfig(require_consensus=False))
+    assert lax["action"].tolist() == ["relabel", "relabel"]
+
+
+def test_investigate_alone_only_queues():
+    s = _scores(
+        label=["i", "i", "i"],
+        aux_loss=[0.01, 4.0, 4.0],
+        suggested_label=["i", "ii", "ii"],
+        certified=[True, False, True],
+    )
+    d = policy.decide(s)
+    assert d["action"].tolist() == ["keep", "review", "keep"]
+    assert d["rule"][1] == "label-doubtful" and d["new_label"][1] == "ii"
+
+
+def test_duplicate_conflict_is_queued_and_missing_evidence_keeps():
+    s = _scores(label=["i", "i", "v"], dup_conflict=[True, None, False])
+    d = policy.decide(s)
+    assert d["action"].tolist() == ["review", "keep", "keep"]
+    assert policy.decide(_scores(label=["i"]))["action"].tolist() == ["keep"]
+
+
+def test_doubtful_remove_takes_out_what_would_be_asked():
+    s = _vote(label=["v", "i"], top=["v", "i"], top_p=[0.45, 0.99], agree=[0.6, 1.0], ent=[0.5, 0.02])
+    d = policy.decide(s, cfg=CleanConfig(doubtful="remove"))
+    assert d["action"].tolist() == ["remove", "keep"]
+
+
+def test_doubt_score_orders_by_missing_support():
+    s = _scores(label=["i", "i", "i"], vote_agreement=[1.0, 0.2, None], aux_loss=[0.0, 2.0, None])
+    score = policy.doubt_score(s)
+    assert score[0] == pytest.approx(0.0) and score[1] > 0.5 and score[2] == 0.5
+
+
+def test_config_refuses_inconsistent_thresholds():
+    with pytest.raises(ConfigError, match="relabel_min_prob"):
+        CleanConfig(relabel_min_prob=0.4, noisy_min_prob=0.5)
+    with pytest.raises(ConfigError, match="doubtful"):
+        CleanConfig(doubtful="delete")
+
+
+def _manifest() -> pa.Table:
+    rows = [
+        ("a", "i", "i", 0.99, 1.0, 0.05),
+        ("b", "i", "ii", 0.95, 0.0, 0.1),
+        ("c", "iv", "vi", 0.2, 0.2, 0.9),
+        ("d", "v", "v", 0.45, 0.6, 0.5),
+    ]
+    t = manifest.from_rows(
+        {"id": i, "uri": f"/x/{i}.png", "label": lab, "split": "train", "origin": "original"}
+        for i, lab, *_ in rows
+    )
+    for name, k in (("vote_top_label", 2), ("vote_top_prob", 3), ("vote_agreement", 4), ("vote_entropy", 5)):
+        t = manifest.with_column(t, name, [r[k] for r in rows])
+    return t
+
+
+def test_apply_auto_changes_with_reasons_and_queues_the_rest():
+    t, queue, metrics = apply(_manifest(), CleanConfig(auto=True))
+    assert t.num_rows == 4
+    assert manifest.column(t, "label").tolist() == ["i", "ii", "iv", "v"]
+    assert manifest.column(t, "split").tolist() == ["train", "train", "removed", "train"]
+    assert manifest.column(t, "reason").tolist() == [None, "clean: strong-relabel", "clean: junk", None]
+    assert queue.column("id").to_pylist() == ["d"] and queue.column("why").to_pylist() == ["clean: ambiguous"]
+    assert metrics["actions"] == {"keep": 1, "relabel": 1, "remove": 1, "review": 1}
+
+
+def test_apply_without_auto_changes_nothing_and_queues_every_proposal():
+    before = _manifest()
+    t, queue, _ = apply(before, CleanConfig())
+    assert manifest.column(t, "label").tolist() == manifest.column(before, "label").tolist()
+    assert set(manifest.column(t, "split")) == {"train"}
+    assert sorted(queue.column("id").to_pylist()) == ["b", "c", "d"]
+    assert dict(zip(queue.column("id").to_pylist(), queue.column("suggested_label").to_pylist()))["b"] == "ii"
