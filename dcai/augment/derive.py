@@ -62,8 +62,10 @@ def _make(
         (crop,) = geometry.five_crops(image, fraction=cfg.crop_fraction, positions=[op])
         return [(np.ascontiguousarray(crop), f"crop {op} {cfg.crop_fraction:g}", "")]
     if s == "compose":
-        new, desc = glyphs.compose(image, label, op, rng=np.random.default_rng(seed), delta=cfg.ink_delta)
-        return [(new, desc, "" if new is not None else desc)]
+        composed, desc = glyphs.compose(
+            image, label, op, rng=np.random.default_rng(seed), delta=cfg.ink_delta
+        )
+        return [(composed, desc, "" if composed is not None else desc)]
     copies = int(task["copies"])
     tag = f"seed {cfg.seed}"
     if s == "autoaugment":
@@ -106,8 +108,9 @@ def derive(
     verdict: dict[int, str] = {}
     if to_check:
         validity.require(classify, sorted({made[j][0]["source"] for j in to_check}))
+        assert classify is not None
         ok, predicted = validity.check(
-            [made[j][1] for j in to_check],
+            [im for j in to_check if (im := made[j][1]) is not None],
             [made[j][0]["out_label"] for j in to_check],
             classify=classify,
             classes=classes,

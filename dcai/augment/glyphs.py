@@ -40,7 +40,7 @@ def segment(image: np.ndarray, *, delta: int = 64) -> list[Glyph]:
     areas = np.bincount(labelled.ravel(), minlength=n + 1)[1:]
     keep = np.flatnonzero(areas >= MIN_COMPONENT * areas.max()) + 1
     boxes = ndimage.find_objects(labelled)
-    spans = sorted((boxes[k - 1][1].start, boxes[k - 1][1].stop, k) for k in keep)
+    spans = sorted((int(boxes[k - 1][1].start), int(boxes[k - 1][1].stop), int(k)) for k in keep)
     # Merge components into glyphs by column overlap, scanning left to right.
     groups: list[list[int]] = []
     g_left = g_right = 0

@@ -59,16 +59,16 @@ def mirror_batch(
     ``strict=True`` raises :class:`ForbiddenFlip` if any label may not be flipped; with
     ``strict=False`` those rows are dropped and the mask says which were kept.
     """
-    labels = np.asarray(labels, dtype=object)
-    if images.shape[0] != labels.shape[0]:
-        raise ValueError(f"{images.shape[0]} images for {labels.shape[0]} labels")
-    ok = allowed(labels, axis, mirror_map)
+    labs = np.asarray(labels, dtype=np.object_)
+    if images.shape[0] != labs.shape[0]:
+        raise ValueError(f"{images.shape[0]} images for {labs.shape[0]} labels")
+    ok = allowed(labs, axis, mirror_map)
     if strict and not ok.all():
-        bad = sorted(set(labels[~ok]))
+        bad = sorted(set(labs[~ok]))
         raise ForbiddenFlip(
             f"class(es) {bad} may not be flipped {axis}: the mirror map allows {sorted(mirror_map.get(axis, {}))}"
         )
     table = mirror_map.get(axis, {})
     flipped = np.flip(images[ok], axis=_ARRAY_AXIS[axis] + 1)
-    new_labels = np.array([table[lab] for lab in labels[ok]], dtype=object)
+    new_labels = np.array([table[lab] for lab in labs[ok]], dtype=np.object_)
     return np.ascontiguousarray(flipped), new_labels, ok

@@ -31,7 +31,7 @@ def quotas(available: dict[str, int], *, budget: int, mode: str) -> dict[str, in
     return {c: min(cap, n) for c, n in available.items()}
 
 
-def id_hash(ids: Sequence[str], seed: int) -> np.ndarray:
+def id_hash(ids: Sequence[str] | np.ndarray, seed: int) -> np.ndarray:
     """A seeded pseudo-random ``uint64`` per id, independent of row order and of how rows are grouped."""
     return np.array([int(manifest.row_id(str(seed), i), 16) for i in ids], dtype=np.uint64)
 

@@ -17,15 +17,19 @@ from dcai.shape.config import SplitConfig
 TEST_FOLD = -1  # fold of test rows and of families with no row in the pool
 
 
-def families(ids: Sequence[str], parents: Sequence[str | None], groups: Sequence | None = None) -> np.ndarray:
+def families(
+    ids: Sequence[str] | np.ndarray,
+    parents: Sequence[str | None] | np.ndarray,
+    groups: Sequence | None = None,
+) -> np.ndarray:
     """``(N,)`` int family of each row: connected components of the parent links and shared groups."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 
     n = len(ids)
     index = {i: k for k, i in enumerate(ids)}
-    child = [k for k, p in enumerate(parents) if p is not None and p in index]
-    src, dst = list(child), [index[parents[k]] for k in child]
+    links = [(k, index[p]) for k, p in enumerate(parents) if p is not None and p in index]
+    src, dst = [a for a, _ in links], [b for _, b in links]
     if groups is not None:
         rows = [k for k, g in enumerate(groups) if g is not None]
         if rows:
