@@ -1,0 +1,64 @@
+"""Configuration of the dedup stage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dcai.config import StageConfig
+
+
+@dataclass(frozen=True)
+class DedupConfig(StageConfig):
+    # normalisation and signatures
+    size: int = 32  # ink mask side: 32 keeps a stroke of a 300 px scan and costs 128 bytes an image
+    grid: int = 16  # shingle grid (cells of size/grid mask cells); coarser tolerates more jitter
+    num_perm: int = 64  # MinHash permutations; bands * rows of them are used for LSH
+    bands: int = 16  # LSH bands: P(candidate | Jaccard s) = 1 - (1 - s^rows)^bands
+    rows: int = 4  # 16 x 4: 0.99 at s = 0.7, 0.35 at s = 0.4
+    seed: int = 1  # MinHash seed (datasketch's default); signatures compare only under one seed
+    phash_candidates: bool = True  # pHash bands as a second candidate source
+    phash_distance: int = 10  # pHash pairs need at most this many differing bits (of 64)
+    min_ink: int = 8  # masks with fewer ink cells (blank, a dot) are not near-matched: all blanks look alike
+    # buckets and verification
+    max_bucket: int = 64  # a bucket with more members is "hot": windowed pairs only (see lsh.bucket_pairs)
+    hot_window: int = 8  # in a hot bucket, each member meets its next hot_window members in pHash order
+    threshold: float = 0.9  # accept a candidate whose tolerant mask overlap (verify.similarity) reaches this
+    radius: int = 1  # tolerance of the overlap, in mask cells
+    max_extent_ratio: float = 1.35  # glyph size relative to the canvas may differ by this factor (crop ≤ 10%)
+    max_stroke_ratio: float = 1.6  # relative stroke width may differ by this factor (±1 px on a 3 px stroke)
+    # policy
+    keep_order: tuple[str, ...] = ("train", "val")  # which copy stays: earlier splits first, others after
+    pinned_splits: tuple[str, ...] = ("test",)  # rows here are never moved (like trusted rows)
+    # engine
+    batch_size: int = 512  # images per Ray Data batch: amortises task overhead, keeps a batch ~20 MB
+    partitions: int = 0  # hash partitions of the band group-by; 0 = about one per 250k band rows
+    max_listed: int = 200  # leakage groups listed in report.json (all are counted)
+
+    PRESETS = {"tiny": {"batch_size": 64, "partitions": 2}}
+
+    def __post_init__(self) -> None:
+        self._check(
+            self.size >= 8 and self.size % self.grid == 0,
+            f"size must be >= 8 and a multiple of grid, got size={self.size}, grid={self.grid}",
+        )
+        self._check(
+            self.bands * self.rows <= self.num_perm,
+            f"bands * rows ({self.bands * self.rows}) must be <= num_perm ({self.num_perm})",
+        )
+        self._check(self.bands >= 1 and self.rows >= 1, "bands and rows must be >= 1")
+        self._check(0.0 < self.threshold <= 1.0, f"threshold must be in (0, 1], got {self.threshold}")
+        self._check(
+            0 <= self.phash_distance <= 64, f"phash_distance must be in [0, 64], got {self.phash_distance}"
+        )
+        self._check(
+            2 <= self.hot_window <= self.max_bucket,
+            f"need 2 <= hot_window <= max_bucket, got {self.hot_window}, {self.max_bucket}",
+        )
+        self._check(self.radius >= 0, f"radius must be >= 0, got {self.radius}")
+        self._check(
+            self.max_extent_ratio >= 1 and self.max_stroke_ratio >= 1,
+            "max_extent_ratio and max_stroke_ratio must be >= 1",
+        )
+        self._check(
+            self.batch_size > 0 and self.partitions >= 0, "batch_size must be > 0 and partitions >= 0"
+        )

@@ -1,0 +1,106 @@
+"""LSH banding as a group-by: signatures ``(N, P)`` → band keys ``(N, B)`` uint64 → bucket rows → candidate pairs.
+
+:func:`band_rows` explodes each image into one ``(key, idx, phash)`` row per band; rows sharing a key
+are a bucket. The engine groups rows by key (Ray Data hash-partitions them, so a bucket lives in one
+partition) and :func:`bucket_pairs` turns each partition's buckets into candidate pairs ``(a, b)``,
+``a < b``, with numpy only: no Python call per bucket.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dcai.dedup.phash import hamming
+
+PHASH_BAND_BITS = 16
+_M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer: a bijection on uint64 that spreads every input bit over the output."""
+    with np.errstate(over="ignore"):
+        x = (x ^ (x >> np.uint64(30))) * _M1
+        x = (x ^ (x >> np.uint64(27))) * _M2
+    return x ^ (x >> np.uint64(31))
+
+
+def band_keys(sig: np.ndarray, *, bands: int, rows: int) -> np.ndarray:
+    """``(N, P)`` uint32 → ``(N, bands)`` uint64: key of each band of ``rows`` values (band id mixed in)."""
+    if bands * rows > sig.shape[1]:
+        raise ValueError(f"bands * rows = {bands * rows} exceeds the signature length {sig.shape[1]}")
+    s = sig[:, : bands * rows].astype(np.uint64).reshape(len(sig), bands, rows)
+    h = np.broadcast_to(np.arange(bands, dtype=np.uint64) + np.uint64(1), (len(sig), bands)).copy()
+    with np.errstate(over="ignore"):
+        for r in range(rows):
+            h = _mix(h * np.uint64(0x100000001B3) ^ s[:, :, r])
+    return h
+
+
+def phash_keys(ph: np.ndarray) -> np.ndarray:
+    """``(N,)`` uint64 pHash → ``(N, 64/16)`` uint64 keys, one per 16-bit slice, disjoint from band keys."""
+    n_bands = 64 // PHASH_BAND_BITS
+    shifts = np.arange(n_bands, dtype=np.uint64) * np.uint64(PHASH_BAND_BITS)
+    slices = (ph.astype(np.uint64)[:, None] >> shifts[None, :]) & np.uint64((1 << PHASH_BAND_BITS) - 1)
+    tag = (np.arange(n_bands, dtype=np.uint64) + np.uint64(1)) << np.uint64(56)  # "phash band k"
+    return _mix(slices | tag | np.uint64(1 << 63))
+
+
+def band_rows(idx: np.ndarray, keys: np.ndarray, ph: np.ndarray, *, source: int) -> dict[str, np.ndarray]:
+    """One row per (image, band): ``key`` uint64, ``idx`` int64, ``ph`` uint64 and ``src`` (0 MinHash, 1 pHash)."""
+    n, b = keys.shape
+    return {
+        "key": keys.reshape(-1),
+        "idx": np.repeat(idx.astype(np.int64), b),
+        "ph": np.repeat(ph.astype(np.uint64), b),
+        "src": np.full(n * b, source, dtype=np.uint8),
+    }
+
+
+def bucket_pairs(
+    rows: dict[str, np.ndarray], *, max_bucket: int = 64, hot_window: int = 8, phash_distance: int = 8
+) -> dict[str, np.ndarray]:
+    """Candidate pairs ``{"a", "b"}`` (int64, ``a < b``, unique) from complete buckets of band rows.
+
+    A bucket of up to ``max_bucket`` members yields all its pairs. A larger ("hot") bucket, e.g. a
+    band every short vertical stroke shares, would yield O(n²) pairs: its members are ordered by pHash
+    and each is paired only with its next ``hot_window`` members, so look-alikes still meet while the
+    cost stays O(n). Pairs from pHash buckets must also be within ``phash_distance`` bits.
+    """
+    key, idx, ph, src = rows["key"], rows["idx"], rows["ph"], rows["src"]
+    order = np.lexsort((ph, key))
+    key, idx, ph, src = key[order], idx[order], ph[order], src[order]
+    n = len(key)
+    # size of the bucket each row sits in
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if n else np.empty(0, dtype=np.int64)
+    sizes = np.diff(np.r_[starts, n])
+    size_of = np.repeat(sizes, sizes)
+    a_out, b_out = [], []
+    for d in range(1, max(1, min(int(sizes.max(initial=1)), max_bucket))):
+        same = key[:-d] == key[d:]
+        if not same.any():
+            break
+        ok = same & ((size_of[:-d] <= max_bucket) | (d <= hot_window))
+        near_ph = src[:-d] == 0
+        if (~near_ph & ok).any():
+            near_ph = near_ph | (hamming(ph[:-d], ph[d:]) <= phash_distance)
+        ok &= near_ph
+        i = np.flatnonzero(ok)
+        a_out.append(idx[i])
+        b_out.append(idx[i + d])
+    if not a_out:
+        return {"a": np.empty(0, np.int64), "b": np.empty(0, np.int64)}
+    a, b = np.concatenate(a_out), np.concatenate(b_out)
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    keep = lo != hi
+    return unique_pairs(lo[keep], hi[keep])
+
+
+def unique_pairs(a: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
+    """Drop repeated ``(a, b)`` pairs (the same pair meets in several bands)."""
+    if len(a) == 0:
+        return {"a": a.astype(np.int64), "b": b.astype(np.int64)}
+    packed = np.unique((a.astype(np.uint64) << np.uint64(32)) | b.astype(np.uint64))
+    return {
+        "a": (packed >> np.uint64(32)).astype(np.int64),
+        "b": (packed & np.uint64(0xFFFFFFFF)).astype(np.int64),
+    }

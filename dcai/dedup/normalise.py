@@ -1,0 +1,115 @@
+"""Decode and normalise for dedup: bytes → grayscale ``(H, W)`` uint8 + pixel hash → ink mask ``(S, S)`` bool.
+
+The ink mask is the glyph cropped to its ink bounding box and scaled (aspect kept, centred) so its
+longer side fills ``S`` cells; a cell is ink if any source pixel in it is. This removes shifts, margins
+and scale, and keeps thin strokes of large scans visible. Two scalars per image survive the
+normalisation and feed the verifier: ``extent`` (glyph size relative to the canvas) and ``stroke``
+(stroke width relative to the glyph size).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+
+import numpy as np
+from PIL import Image
+
+from dcai import imaging
+
+MIN_CONTRAST = 48  # darkest pixel at least this far below the background, else the image has no ink
+MAX_SIDE = 256  # larger images are box-reduced after hashing: every feature below is scale-free
+
+
+def decode_gray(data: bytes, *, max_side: int = MAX_SIDE) -> tuple[np.ndarray, str]:
+    """``(gray (H, W) uint8, sha1 of the decoded pixels and shape)``; colour is kept for the hash only."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    if img.mode not in ("L", "RGB"):
+        # ingest already converted odd modes (alpha, palette, 16-bit) to plain PNGs; this is the fallback
+        img = img.convert("RGB") if img.mode in ("RGBA", "P", "CMYK", "LA", "PA") else img.convert("L")
+    arr = np.asarray(img, dtype=np.uint8)
+    if (
+        arr.ndim == 3
+        and np.array_equal(arr[..., 0], arr[..., 1])
+        and np.array_equal(arr[..., 1], arr[..., 2])
+    ):
+        arr = np.ascontiguousarray(arr[..., 0])  # a grey image saved as RGB hashes like the same image in L
+    h = hashlib.sha1(f"{arr.shape}".encode())
+    h.update(arr.tobytes())
+    gray = imaging.to_gray(arr)
+    factor = max(gray.shape) // max_side
+    if factor > 1:
+        gray = np.asarray(Image.fromarray(gray).reduce(factor))
+    return gray, h.hexdigest()
+
+
+def ink_mask(gray: np.ndarray) -> np.ndarray:
+    """``(H, W)`` bool: pixels a third of the way from the background to the darkest ink, or darker.
+
+    The background is the commonest level (most of a glyph image is paper); a light-on-dark image is
+    inverted first. Relative, not a fixed level, so JPEG, anti-aliased downscales and grey ink binarise alike.
+    """
+    step = max(1, max(gray.shape) // 64)
+    bg = int(np.bincount(gray[::step, ::step].ravel(), minlength=256).argmax())
+    g = gray if bg >= 128 else 255 - gray
+    bg = max(bg, 255 - bg)
+    dark = int(g.min())
+    if bg - dark < MIN_CONTRAST:
+        return np.zeros(g.shape, dtype=bool)
+    return g < bg - (bg - dark) // 3
+
+
+def _starts(n: int, cells: int) -> np.ndarray:
+    """Start index of each of ``cells`` output cells over ``n`` input pixels (repeats when upscaling)."""
+    return (np.arange(cells) * n) // cells
+
+
+def normalise(gray: np.ndarray, *, size: int = 32) -> tuple[np.ndarray, float, float]:
+    """``(mask (size, size) bool, extent, stroke)`` of one image; an all-False mask for a blank image.
+
+    ``extent``: ink bounding-box diagonal over the canvas diagonal (resize- and JPEG-proof).
+    ``stroke``: mean stroke width (2 * area / perimeter) over the bounding box's longer side.
+    """
+    ink = ink_mask(gray)
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    out = np.zeros((size, size), dtype=bool)
+    if rows.size == 0:
+        return out, 0.0, 0.0
+    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+    h, w = crop.shape
+    extent = float(np.hypot(h / ink.shape[0], w / ink.shape[1]) / np.sqrt(2))
+    perimeter = int((crop[1:] != crop[:-1]).sum() + (crop[:, 1:] != crop[:, :-1]).sum()) + 2 * (h + w)
+    stroke = float(2.0 * crop.sum() / perimeter / max(h, w))
+    scale = size / max(h, w)
+    oh, ow = max(1, min(size, round(h * scale))), max(1, min(size, round(w * scale)))
+    # max-pool each cell's source pixels (reduceat yields the single pixel when upscaling)
+    pooled = np.logical_or.reduceat(
+        np.logical_or.reduceat(crop, _starts(h, oh), axis=0), _starts(w, ow), axis=1
+    )
+    r0, c0 = (size - oh) // 2, (size - ow) // 2
+    out[r0 : r0 + oh, c0 : c0 + ow] = pooled
+    return out, extent, stroke
+
+
+def normalise_batch(grays: list[np.ndarray], *, size: int = 32) -> dict[str, np.ndarray]:
+    """``{"mask": (N, size, size) bool, "extent": (N,) float32, "stroke": (N,) float32}``."""
+    mask = np.zeros((len(grays), size, size), dtype=bool)
+    extent = np.zeros(len(grays), dtype=np.float32)
+    stroke = np.zeros(len(grays), dtype=np.float32)
+    for i, g in enumerate(grays):
+        mask[i], extent[i], stroke[i] = normalise(g, size=size)
+    return {"mask": mask, "extent": extent, "stroke": stroke}
+
+
+def pack(mask: np.ndarray) -> np.ndarray:
+    """``(N, S, S)`` bool → ``(N, ceil(S*S/8))`` uint8, the stored form (8 cells a byte)."""
+    return np.packbits(mask.reshape(len(mask), -1), axis=1)
+
+
+def unpack(packed: np.ndarray, size: int) -> np.ndarray:
+    """``(N, S*S/8)`` uint8 → ``(N, S, S)`` bool."""
+    return np.unpackbits(packed, axis=1, count=size * size).reshape(len(packed), size, size).astype(bool)

@@ -1,0 +1,117 @@
+"""Keep one image per group: per-row arrays ``(N,)`` + component labels ``(N,)`` → dedup columns and removals.
+
+Order of preference for the copy that stays: rows that never move (trusted label_book rows, pinned
+splits such as test, images of an earlier run in ``--against`` mode), then ``keep_order`` splits
+(train before val), then the larger image (an original before its downscaled copy), then the id.
+A group whose members carry different labels is flagged for review and nothing in it moves.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+KINDS = ("exact_bytes", "exact_pixels", "near")  # weakest link last
+
+
+def decide(
+    group: np.ndarray,
+    *,
+    ids: np.ndarray,
+    splits: np.ndarray,
+    labels: np.ndarray,
+    stay: np.ndarray,
+    area: np.ndarray,
+    bytes_code: np.ndarray,
+    pixel_code: np.ndarray,
+    keep_order: tuple[str, ...] = ("train", "val"),
+) -> dict[str, np.ndarray]:
+    """Columns ``dup_group``, ``dup_kind``, ``dup_of`` (object), ``dup_conflict``, ``remove`` (bool) for ``(N,)`` rows.
+
+    ``group`` holds component labels (singletons have their own); ``stay`` marks rows never moved.
+    """
+    n = len(group)
+    out = {
+        "dup_group": np.full(n, None, dtype=object),
+        "dup_kind": np.full(n, None, dtype=object),
+        "dup_of": np.full(n, None, dtype=object),
+        "dup_conflict": np.zeros(n, dtype=bool),
+        "remove": np.zeros(n, dtype=bool),
+    }
+    split_rank = {s: i for i, s in enumerate(keep_order)}
+    order = np.argsort(group, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, group[order][1:] != group[order][:-1], True])
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        if hi - lo < 2:
+            continue
+        members = order[lo:hi]
+        ranked = sorted(
+            members.tolist(),
+            key=lambda i: (not stay[i], split_rank.get(splits[i], len(keep_order)), -int(area[i]), ids[i]),
+        )
+        keeper = ranked[0]
+        kinds = {}
+        for i in ranked[1:]:
+            kinds[i] = (
+                0 if bytes_code[i] == bytes_code[keeper] else 1 if pixel_code[i] == pixel_code[keeper] else 2
+            )
+        kinds[keeper] = max(kinds.values())
+        distinct = {lab for lab in labels[members] if lab is not None}
+        conflict = len(distinct) > 1
+        for i in members:
+            out["dup_group"][i] = ids[keeper]
+            out["dup_kind"][i] = KINDS[kinds[i]]
+            out["dup_conflict"][i] = conflict
+            if i != keeper:
+                out["dup_of"][i] = ids[keeper]
+                out["remove"][i] = not conflict and not stay[i]
+    return out
+
+
+def conflict_reason(labels: np.ndarray, group: np.ndarray, conflict: np.ndarray) -> np.ndarray:
+    """``review`` text for flagged rows: the labels their group carries (None elsewhere)."""
+    out = np.full(len(labels), None, dtype=object)
+    for g in np.unique(group[conflict]):
+        members = np.flatnonzero(group == g)
+        names = ", ".join(
+            f"{lab} x{c}" for lab, c in sorted(Counter(labels[members].tolist()).items(), key=str)
+        )
+        out[members] = f"dedup: duplicate images with different labels ({names})"
+    return out
+
+
+def leakage(
+    dup_group: np.ndarray,
+    *,
+    ids: np.ndarray,
+    splits: np.ndarray,
+    labels: np.ndarray,
+    kinds: np.ndarray,
+    max_listed: int = 200,
+) -> dict:
+    """Groups whose members sit in more than one split (before dedup moved anything).
+
+    Returns ``{"groups": n, "by_splits": {"train+val": n, ...}, "listed": [{group, kind, splits, members}]}``.
+    """
+    by_group: dict[str, list[int]] = {}
+    for i in np.flatnonzero(dup_group != None):  # noqa: E711 - object array, elementwise
+        by_group.setdefault(dup_group[i], []).append(int(i))
+    combos: Counter = Counter()
+    listed = []
+    for g, members in sorted(by_group.items()):
+        present = sorted({splits[i] for i in members})
+        if len(present) < 2:
+            continue
+        combos["+".join(present)] += 1
+        if len(listed) < max_listed:
+            weakest = max((KINDS.index(kinds[i]) for i in members), default=0)
+            listed.append(
+                {
+                    "group": g,
+                    "kind": KINDS[weakest],
+                    "splits": present,
+                    "members": [{"id": ids[i], "split": splits[i], "label": labels[i]} for i in members],
+                }
+            )
+    return {"groups": int(sum(combos.values())), "by_splits": dict(sorted(combos.items())), "listed": listed}
