@@ -215,7 +215,7 @@ def vote_model(name: str, num_classes: int = 10, *, width: float = 1.0) -> nn.Mo
     return _REGISTRY[name](num_classes, width=width)
 
 
-def model_fn(name: str, *, width: float = 1.0) -> Callable[..., nn.Module]:
-    """A picklable ``num_classes -> nn.Module`` factory, the shape :func:`dcai.models.fixed.fixed_net` has."""
-    vote_model(name, 2, width=width)  # fail on a bad name now, not inside a remote trial
-    return partial(vote_model, name, width=width)
+def model_fn(name: str, num_classes: int = 10, *, width: float = 1.0) -> Callable[[], nn.Module]:
+    """A picklable zero-argument factory, the ``model_fn`` :func:`dcai.train.engine.fit` takes."""
+    vote_model(name, num_classes, width=width)  # fail on a bad name now, not inside a remote trial
+    return partial(vote_model, name, num_classes, width=width)

@@ -30,7 +30,7 @@ def test_width_scales_parameters():
 
 
 def test_factory_is_picklable_and_refuses_unknown_names():
-    build = pickle.loads(pickle.dumps(model_fn("lenet5", width=0.5)))
-    assert build(3)(torch.zeros(1, 3, 32, 32)).shape == (1, 3)
+    build = pickle.loads(pickle.dumps(model_fn("lenet5", 3, width=0.5)))
+    assert build()(torch.zeros(1, 3, 32, 32)).shape == (1, 3)
     with pytest.raises(ValueError, match="resnet34"):
         vote_model("resnet18")

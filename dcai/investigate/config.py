@@ -1,0 +1,69 @@
+"""Configuration of investigate: the auxiliary model, its heavy augmentation, folds, K / L / rounds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dcai.config import StageConfig
+from dcai.models.vote import VOTE_MEMBERS
+
+MODELS = ("fixed", *VOTE_MEMBERS)
+AUGMENTS = ("heavy", "none")
+
+
+@dataclass(frozen=True)
+class InvestigateConfig(StageConfig):
+    rounds: int = 5  # the paper's Table 1 has five rounds
+    certify_per_round: int = 500  # K: lowest-loss candidates certified per round (the paper's K = 500)
+    review_per_round: int = 100  # L: highest-loss candidates queued per round (the paper's L = 100)
+    # Train on the trusted set once it holds this many rows (the paper started from 200 hand-checked
+    # images); before that, round 1 cross-fits on every row in play.
+    min_trusted: int = 200
+    folds: int = 5  # every image is scored by the one fold model that did not train on it
+    model: str = "fixed"  # the paper's auxiliary model is the competition network; or a vote member
+    width: float = 1.0  # channel multiplier for a vote-member auxiliary model
+    epochs: int = 200  # the paper trained its auxiliary models for 200 epochs
+    batch_size: int = 8  # the competition's batch size
+    lr: float = 1e-4  # the competition's Adam learning rate
+    augment: str = "heavy"  # the paper's heavy augmentation (dcai.train.augment), or "none"
+    image_size: int = 32
+    splits: tuple[str, ...] = (
+        "train",
+        "val",
+    )  # the rows investigated; trusted rows (label_book) always train
+    seed: int = 0
+    device: str = "auto"  # "auto" = CUDA when available
+    gpus: float = -1.0  # GPUs per round task on Ray; -1 = 1 when the cluster has one, else 0
+
+    PRESETS = {
+        "tiny": {
+            "rounds": 2,
+            "certify_per_round": 8,
+            "review_per_round": 4,
+            "min_trusted": 1000,
+            "folds": 2,
+            "model": "lenet5",
+            "epochs": 2,
+            "batch_size": 16,
+            "lr": 1e-3,
+            "augment": "none",
+        }
+    }
+
+    def __post_init__(self) -> None:
+        self._check(self.rounds >= 1, f"rounds must be >= 1, got {self.rounds}")
+        self._check(
+            self.certify_per_round >= 0, f"certify_per_round must be >= 0, got {self.certify_per_round}"
+        )
+        self._check(self.review_per_round >= 0, f"review_per_round must be >= 0, got {self.review_per_round}")
+        self._check(self.min_trusted >= 1, f"min_trusted must be >= 1, got {self.min_trusted}")
+        self._check(self.folds >= 2, f"folds must be >= 2 (cross-fitting), got {self.folds}")
+        self._check(self.model in MODELS, f"model must be one of {list(MODELS)}, got {self.model!r}")
+        self._check(self.width > 0, f"width must be > 0, got {self.width}")
+        self._check(self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be >= 1")
+        self._check(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        self._check(
+            self.augment in AUGMENTS, f"augment must be one of {list(AUGMENTS)}, got {self.augment!r}"
+        )
+        self._check(self.image_size >= 8, f"image_size must be >= 8, got {self.image_size}")
+        self._check(bool(self.splits), "splits must name at least one split")

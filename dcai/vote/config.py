@@ -1,0 +1,72 @@
+"""Configuration of vote: members, folds, training recipe, Tune fan-out, noisy / ambiguous thresholds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from dcai.config import StageConfig
+from dcai.models.vote import VOTE_MEMBERS
+
+
+@dataclass(frozen=True)
+class VoteConfig(StageConfig):
+    members: tuple[str, ...] = VOTE_MEMBERS  # the 3rd-place team's five architectures
+    width: float = 1.0  # channel multiplier for every member (0.25 trains 5 members × 5 folds on a CPU)
+    folds: int = 5
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 1e-3  # Adam; the members have BatchNorm (LeNet5 excepted) and train from scratch
+    augment: str = "heavy"  # "heavy" (the paper's, dcai.train.augment) or "none"
+    image_size: int = 32
+    splits: tuple[str, ...] = ("train", "val")  # rows voted on; trusted rows (label_book) always train
+    seed: int = 0
+    device: str = "auto"
+    # Tune trials: one per member × group of folds. 0 = all folds of a member in one trial (stacked on
+    # one device by the engine: the fast way on a GPU); 1 = one trial per member × fold (a CPU cluster).
+    folds_per_trial: int = 0
+    gpus_per_trial: float = -1.0  # -1 = 1 when the cluster has a GPU, else 0
+    cpus_per_trial: float = 1.0
+    storage_path: str = ""  # Tune's storage (shared by all nodes on a cluster); "" = inside the stage
+    # Flags (dcai.vote.scores.flags). Chosen on synthetic planted noise by bench/labels.py, see there.
+    noisy_min_prob: float = 0.5
+    noisy_max_agreement: float = 0.4
+    ambiguous_max_top_prob: float = 0.5
+    ambiguous_min_entropy: float = 0.6
+
+    PRESETS = {
+        "tiny": {
+            "members": ("lenet5", "allconv"),
+            "width": 0.125,
+            "folds": 2,
+            "epochs": 2,
+            "batch_size": 16,
+            "augment": "none",
+        }
+    }
+
+    def __post_init__(self) -> None:
+        bad = [m for m in self.members if m not in VOTE_MEMBERS]
+        self._check(
+            bool(self.members) and not bad, f"members must be from {list(VOTE_MEMBERS)}, got {bad or '()'}"
+        )
+        self._check(len(set(self.members)) == len(self.members), "members must not repeat")
+        self._check(self.width > 0, f"width must be > 0, got {self.width}")
+        self._check(self.folds >= 2, f"folds must be >= 2 (out-of-fold scores), got {self.folds}")
+        self._check(self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be >= 1")
+        self._check(self.lr > 0, f"lr must be > 0, got {self.lr}")
+        self._check(
+            self.augment in ("heavy", "none"), f"augment must be 'heavy' or 'none', got {self.augment!r}"
+        )
+        self._check(
+            0 <= self.folds_per_trial <= self.folds,
+            f"folds_per_trial must be in [0, folds], got {self.folds_per_trial}",
+        )
+        self._check(self.cpus_per_trial > 0, f"cpus_per_trial must be > 0, got {self.cpus_per_trial}")
+        for name in (
+            "noisy_min_prob",
+            "noisy_max_agreement",
+            "ambiguous_max_top_prob",
+            "ambiguous_min_entropy",
+        ):
+            v = getattr(self, name)
+            self._check(0.0 <= v <= 1.0, f"{name} must be in [0, 1], got {v}")
