@@ -1,7 +1,7 @@
 """Erase-and-recompose: split a ``(H, W[, 3])`` numeral into glyphs and build new numerals from them.
 
 Glyphs are connected components of the ink, merged when their columns overlap (a broken stroke, the
-two bars of an X), ordered left to right. ``VIII`` → ``III`` erases the V; ``IV`` → ``VI`` reorders.
+two bars of an X), ordered left to right; serifed numerals are cut into column slices instead. ``VIII`` → ``III`` erases the V; ``IV`` → ``VI`` reorders.
 """
 
 from __future__ import annotations
@@ -16,6 +16,11 @@ from dcai.imaging import to_gray
 
 MIN_COMPONENT = 0.02  # a component under 2% of the largest one's area is a speck, not a stroke
 MERGE_OVERLAP = 0.5  # components sharing half the narrower one's columns belong to one glyph
+BAR_RUN = 3.0  # a horizontal run of ink over 3x the typical stroke width is a serif bar, not a stroke
+BAR_SHARE = 0.05  # with more than 5% of the ink in bars the numeral is serifed: cut it by columns
+# A glyph spans most of the numeral's height; a flat group (a bar's ragged edge left behind when the
+# bar is taken out, a dash) under 40% of the tallest group's height is not a glyph.
+MIN_HEIGHT = 0.4
 
 
 @dataclass(frozen=True)
@@ -29,38 +34,83 @@ class Glyph:
         return self.left + self.mask.shape[1]
 
 
-def segment(image: np.ndarray, *, delta: int = 64) -> list[Glyph]:
-    """The glyphs of one image, left to right (empty when there is no ink)."""
+def bars(mask: np.ndarray) -> np.ndarray:
+    """``(H, W)`` bool: ink on horizontal runs much longer than the typical run (serif bars, e.g. of a
+    III drawn with top and bottom bars joining its strokes)."""
+    h, w = mask.shape
+    d = np.diff(np.pad(mask.astype(np.int8), ((0, 0), (1, 1))), axis=1)
+    starts, ends = np.argwhere(d == 1), np.argwhere(d == -1)  # row-major, so they pair up
+    if len(starts) == 0:
+        return np.zeros_like(mask)
+    length = ends[:, 1] - starts[:, 1]
+    long = length > BAR_RUN * np.median(length)
+    paint = np.zeros((h, w + 1), dtype=np.int32)
+    np.add.at(paint, (starts[long, 0], starts[long, 1]), 1)
+    np.add.at(paint, (ends[long, 0], ends[long, 1]), -1)
+    return np.cumsum(paint, axis=1)[:, :w] > 0
+
+
+def _stroke_groups(strokes: np.ndarray) -> tuple[np.ndarray, list[list[int]]]:
+    """Label the components of ``strokes``, drop specks, group them by column overlap (left to right),
+    drop flat groups."""
     from scipy import ndimage
 
-    mask = ink_mask(image, delta=delta)
-    labelled, n = ndimage.label(mask, structure=np.ones((3, 3), dtype=bool))
+    labelled, n = ndimage.label(strokes, structure=np.ones((3, 3), dtype=bool))
     if n == 0:
-        return []
+        return labelled, []
     areas = np.bincount(labelled.ravel(), minlength=n + 1)[1:]
-    keep = np.flatnonzero(areas >= MIN_COMPONENT * areas.max()) + 1
     boxes = ndimage.find_objects(labelled)
+    height = np.array([b[0].stop - b[0].start for b in boxes])
+    width = np.array([b[1].stop - b[1].start for b in boxes])
+    # a wide, flat piece is a bar's ragged edge or a dash; a dot of a dotted stroke is not flat
+    flat = (width >= 2 * height) & (height < MIN_HEIGHT * height.max())
+    keep = np.flatnonzero((areas >= MIN_COMPONENT * areas.max()) & ~flat) + 1
     spans = sorted((int(boxes[k - 1][1].start), int(boxes[k - 1][1].stop), int(k)) for k in keep)
-    # Merge components into glyphs by column overlap, scanning left to right.
     groups: list[list[int]] = []
     g_left = g_right = 0
     for left, right, k in spans:
         if groups:
             overlap = min(right, g_right) - max(left, g_left)
-            narrower = min(right - left, g_right - g_left)
-            if overlap >= MERGE_OVERLAP * narrower:
+            if overlap >= MERGE_OVERLAP * min(right - left, g_right - g_left):
                 groups[-1].append(k)
                 g_right = max(g_right, right)
                 continue
         groups.append([k])
         g_left, g_right = left, right
-    glyphs = []
-    for ks in groups:
-        member = np.isin(labelled, ks)
-        rows, cols = np.nonzero(member)
-        top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
-        glyphs.append(Glyph(int(top), int(left), member[top:bottom, left:right]))
-    return glyphs
+    extent = [max(boxes[k - 1][0].stop for k in ks) - min(boxes[k - 1][0].start for k in ks) for ks in groups]
+    return labelled, [ks for ks, e in zip(groups, extent) if e >= MIN_HEIGHT * max(extent, default=0)]
+
+
+def _crop(member: np.ndarray, left: int = 0) -> Glyph:
+    rows, cols = np.nonzero(member)
+    top, bottom, x0, x1 = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    return Glyph(int(top), int(left + x0), member[top:bottom, x0:x1])
+
+
+def segment(image: np.ndarray, *, delta: int = 64) -> list[Glyph]:
+    """The glyphs of one image, left to right (empty when there is no ink).
+
+    Strokes are found with serif bars taken out. A plain numeral's glyphs are its stroke components;
+    a serifed one is cut into column slices midway between strokes, so each glyph keeps its piece of
+    the bars and slices put side by side join up again.
+    """
+    mask = ink_mask(image, delta=delta)
+    if not mask.any():
+        return []
+    bar = bars(mask)
+    labelled, groups = _stroke_groups(mask & ~bar)
+    if not groups:
+        return []
+    if bar.sum() <= BAR_SHARE * mask.sum():
+        return [_crop(np.isin(labelled, ks)) for ks in groups]
+    cols = [np.flatnonzero(np.isin(labelled, ks).any(axis=0)) for ks in groups]
+    ink = np.flatnonzero(mask.any(axis=0))
+    cuts = (
+        [int(ink[0])]
+        + [(int(a[-1]) + 1 + int(b[0])) // 2 for a, b in zip(cols, cols[1:])]
+        + [int(ink[-1]) + 1]
+    )
+    return [_crop(mask[:, a:b], left=a) for a, b in zip(cuts, cuts[1:])]
 
 
 def choose(source: str, target: str, rng: np.random.Generator) -> list[int] | None:
@@ -90,7 +140,7 @@ def recompose(image: np.ndarray, glyphs: Sequence[Glyph], order: Sequence[int]) 
     h, w = image.shape[:2]
     bg = background(to_gray(image))
     gaps = [b.left - a.right for a, b in zip(glyphs, glyphs[1:])]
-    gap = max(1, int(np.median(gaps))) if gaps else max(1, w // 20)
+    gap = max(0, int(np.median(gaps))) if gaps else max(1, w // 20)  # 0 between serifed slices
     chosen = [glyphs[i] for i in order]
     total = sum(g.mask.shape[1] for g in chosen) + gap * (len(chosen) - 1)
     margin = max(1, min(glyphs[0].left, w - glyphs[-1].right))
