@@ -27,6 +27,8 @@ ROMAN_COMPOSE = ("i", "ii", "iii", "v", "vi", "vii", "viii")
 
 def _default_sources() -> dict[str, int]:
     # Crops and compositions need a classifier to check them, so they are off unless one is configured.
+    # The paper used its heavy augmentation (spots, dashed lines) to train auxiliary models, not as
+    # dataset images: off by default, a source for tune to weigh.
     return {"heavy": 0, "autoaugment": 100, "crop": 0, "mirror": 100, "compose": 0}
 
 
@@ -62,7 +64,7 @@ class AugmentConfig(StageConfig):
     autoaugment_drop: tuple[str, ...] = ("Solarize", "Invert")
     autoaugment_prob_scale: float = 1.0
     autoaugment_magnitude_scale: float = 1.0
-    heavy_options: dict[str, Any] = field(default_factory=dict)  # keyword options of dcai.train.augment
+    heavy_options: dict[str, Any] = field(default_factory=dict)  # keyword options of dcai.train.augment.heavy
     # the validity check: "module:factory", factory(table, classes=...) -> classify; "" = none
     classifier: str = ""
     classify_size: int = 32  # crops are resized to this square before classify (the fixed model's input)
@@ -70,7 +72,7 @@ class AugmentConfig(StageConfig):
 
     PRESETS = {
         "tiny": {
-            "sources": {"heavy": 0, "autoaugment": 3, "crop": 0, "mirror": 3, "compose": 0},
+            "sources": {"heavy": 2, "autoaugment": 3, "crop": 0, "mirror": 3, "compose": 0},
             "batch_size": 8,
         }
     }

@@ -89,7 +89,7 @@ def autoaugment(image: np.ndarray, *, policy: Policy, seed: int) -> np.ndarray:
 def require_heavy() -> None:
     """Raise a :class:`ConfigError` naming the fix when the training engine's augmentation is absent."""
     try:
-        from dcai.train.augment import heavy_augment  # noqa: F401
+        from dcai.train.augment import heavy as _  # noqa: F401
     except ImportError as e:
         raise ConfigError(
             f"augment: the 'heavy' source needs the training engine's dcai.train.augment ({e}); set sources.heavy=0"
@@ -99,17 +99,19 @@ def require_heavy() -> None:
 def heavy(image: np.ndarray, *, copies: int, seed: int, options: dict[str, Any] | None = None) -> np.ndarray:
     """``copies`` draws of the paper's heavy augmentation of one image → ``(copies, H, W[, 3])``.
 
-    The augmentation itself lives in the training engine (``dcai.train.augment.heavy_augment``, batched
-    torch ops on ``(N, C, H, W)`` uint8); this only stacks the copies and seeds the draw.
+    The augmentation itself is the training engine's (:func:`dcai.train.augment.heavy`, batched torch
+    ops on ``(N, C, H, W)`` uint8); this stacks the copies, seeds the draw and, unless ``options`` say
+    otherwise, takes the paper colour from the image's background and ink as its opposite.
     """
     import torch
 
     require_heavy()
-    from dcai.train.augment import heavy_augment
+    from dcai.train.augment import heavy as heavy_ops
 
-    chw = _chw(image)
-    batch = chw[None].expand(copies, -1, -1, -1).contiguous()
-    gen = torch.Generator().manual_seed(seed)
-    out = heavy_augment(batch, generator=gen, **(options or {}))
-    out = out.permute(0, 2, 3, 1).contiguous().numpy()
-    return out if image.ndim == 3 else out[..., 0]
+    paper = float(background(to_gray(image)))
+    opts = {"paper": paper, "ink": 0.0 if paper >= 128 else 255.0, **(options or {})}
+    batch = _chw(image)[None].expand(copies, -1, -1, -1).contiguous()
+    drawn = (
+        heavy_ops(batch, torch.Generator().manual_seed(seed), **opts).permute(0, 2, 3, 1).contiguous().numpy()
+    )
+    return drawn if image.ndim == 3 else drawn[..., 0]

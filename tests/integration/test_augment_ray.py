@@ -62,7 +62,9 @@ def tiny_run(tmp_path: Path) -> Path:
 
 
 def test_augment_balance_split_on_ray(ray_local, tiny_run, capsys):
-    cfg = AugmentConfig(sources={"mirror": 2, "autoaugment": 2, "crop": 3, "compose": 2}, batch_size=8)
+    cfg = AugmentConfig(
+        sources={"mirror": 2, "autoaugment": 2, "heavy": 1, "crop": 3, "compose": 2}, batch_size=8
+    )
     report, ran = run_augment(
         str(tiny_run), cfg, classify=make_stroke_counter(), classes=CLASSES, classify_key="strokes"
     )
@@ -74,6 +76,7 @@ def test_augment_balance_split_on_ray(ray_local, tiny_run, capsys):
     assert report["added"]["mirror"] == {"i": 2, "ii": 2, "iii": 2, "iv": 2, "vi": 2}  # iv <-> vi swap
     assert sum(report["rejected"]["crop"].values()) > 0 and sum(report["added"]["crop"].values()) > 0
     assert sum(report["added"]["compose"].values()) > 0
+    assert report["added"]["heavy"] == {c: 1 for c in CLASSES}
     ids = set(table.column("id").to_pylist())
     for row in derived.to_pylist():
         assert row["parent"] in ids and row["split"] == "train" and row["reason"].startswith("augment: ")

@@ -196,6 +196,16 @@ def test_autoaugment_is_seeded_and_keeps_shape_and_background():
     assert policies.autoaugment(rgb, policy=policy, seed=7).shape == rgb.shape
 
 
+def test_heavy_is_the_engines_augmentation_seeded_on_the_images_own_paper():
+    im = three_strokes(120)
+    out = policies.heavy(im, copies=3, seed=5)
+    assert out.shape == (3, *im.shape) and out.dtype == np.uint8
+    assert np.array_equal(out, policies.heavy(im, copies=3, seed=5))
+    assert not np.array_equal(out[0], out[1])
+    dark = 255 - im  # light ink on a dark background: spots and lines take the opposite colours
+    assert policies.heavy(dark, copies=1, seed=5, options={"black_spots": 0.0, "lines": 0.0}).mean() < 128
+
+
 # ---- config -----------------------------------------------------------------------------------------
 
 
@@ -217,4 +227,9 @@ def test_config_errors_name_the_allowed_values(changes, message):
 
 def test_tiny_preset_and_set_overrides_load():
     cfg = load(AugmentConfig, preset="tiny", sets=["sources.crop=2", "validate_crops=false"])
-    assert cfg.count("crop") == 2 and cfg.count("mirror") == 3 and not cfg.validate_crops
+    assert (
+        cfg.count("crop") == 2
+        and cfg.count("mirror") == 3
+        and cfg.count("heavy") == 2
+        and not cfg.validate_crops
+    )
