@@ -2,7 +2,8 @@
 
 Each maps ``(B, 3, H, W)`` float RGB pixels in [0, 255] (the fixed model's input, so one engine feeds
 every model) to ``(B, num_classes)`` logits; ``H, W >= 32``. ``width`` scales every channel count, so a
-test can train all five on a CPU in seconds (``width=0.125``) with the same topology.
+test can train all five on a CPU in seconds (``width=0.125``) with the same topology. No dropout: the
+engine trains K copies under ``torch.func.vmap``, which refuses random ops; augmentation regularises.
 """
 
 from __future__ import annotations
@@ -95,10 +96,8 @@ class AlexNet(nn.Module):
             nn.Flatten(),
         )
         self.classifier = nn.Sequential(
-            nn.Dropout(0.5),
             nn.Linear(c[4] * 16, fc),
             nn.ReLU(inplace=True),
-            nn.Dropout(0.5),
             nn.Linear(fc, fc),
             nn.ReLU(inplace=True),
             nn.Linear(fc, num_classes),
@@ -153,15 +152,12 @@ class AllConvNet(nn.Module):
 
         self.net = nn.Sequential(
             _Scale(),
-            nn.Dropout(0.2),
             *conv(3, a, 3),
             *conv(a, a, 3),
             *conv(a, a, 3, 2),
-            nn.Dropout(0.5),
             *conv(a, b, 3),
             *conv(b, b, 3),
             *conv(b, b, 3, 2),
-            nn.Dropout(0.5),
             *conv(b, b, 3),
             *conv(b, b, 1),
             nn.Conv2d(b, num_classes, 1),

@@ -140,16 +140,21 @@ class TruthReviewer:
             f"{path}: a truth file needs 'path' and 'true_label', or 'path', 'verdict' and 'reviewed_label'"
         )
 
-    def answer(self, table: pa.Table, ids: Iterable[str]) -> dict[str, Decision]:
-        """Decisions for the rows ``ids`` of ``table`` that the truth file knows."""
+    def rows(self, table: pa.Table) -> dict[int, str | None]:
+        """``{row index of table: true label or None (junk)}`` for the rows the truth file knows."""
         index = PathIndex(table)
-        row_of = {rid: i for i, rid in enumerate(manifest.column(table, "id"))}
-        labels = manifest.column(table, "label")
         found: dict[int, str | None] = {}
         for p, true in self.truth.items():
             hit = index.lookup(p)
             if hit is not None:
                 found[hit] = true
+        return found
+
+    def answer(self, table: pa.Table, ids: Iterable[str]) -> dict[str, Decision]:
+        """Decisions for the rows ``ids`` of ``table`` that the truth file knows."""
+        row_of = {rid: i for i, rid in enumerate(manifest.column(table, "id"))}
+        labels = manifest.column(table, "label")
+        found = self.rows(table)
         out: dict[str, Decision] = {}
         for rid in ids:
             i = row_of[rid]
@@ -167,8 +172,10 @@ class TruthReviewer:
         return out
 
 
-def apply_decisions(table: pa.Table, decisions: Mapping[str, Decision], *, stage: str = "review") -> pa.Table:
-    """Relabel / remove per decision with reason ``"<stage>: <decision>"``; every answer goes in ``review``."""
+def apply_decisions(
+    table: pa.Table, decisions: Mapping[str, Decision], *, stage: str = "review", who: str = ""
+) -> pa.Table:
+    """Relabel / remove per decision with reason ``"<stage>: [<who> ]<action>"``; every answer goes in ``review``."""
     if not decisions:
         return table
     ids = manifest.column(table, "id")
@@ -190,9 +197,11 @@ def apply_decisions(table: pa.Table, decisions: Mapping[str, Decision], *, stage
     for label, rows in relabel.items():
         mask = np.zeros(table.num_rows, bool)
         mask[rows] = True
-        table = manifest.set_label(table, mask, label, reason=f"{stage}: relabel")
+        table = manifest.set_label(table, mask, label, reason=f"{stage}: {who + ' ' if who else ''}relabel")
     if remove:
         mask = np.zeros(table.num_rows, bool)
         mask[remove] = True
-        table = manifest.set_split(table, mask, manifest.REMOVED, reason=f"{stage}: remove")
+        table = manifest.set_split(
+            table, mask, manifest.REMOVED, reason=f"{stage}: {who + ' ' if who else ''}remove"
+        )
     return manifest.with_column(table, "review", pa.array(review.tolist(), pa.string()))

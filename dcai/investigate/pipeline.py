@@ -1,0 +1,207 @@
+"""Ray wiring of investigate: images via Ray Data, each round's K fold models as one Ray task (GPU if any).
+
+Writes ``NN-investigate/`` with the manifest (``aux_loss``, ``aux_top_prob``, ``suggested_label``,
+``certified``, ``investigate_status``, ``investigate_round``), the review queue, ``probs.npy``
+``(N, C)`` out-of-fold probabilities of the investigated rows and the per-round table in the report.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from dcai import manifest
+from dcai.investigate import images, loop, rounds
+from dcai.investigate.config import InvestigateConfig
+from dcai.investigate.oof import cross_fit, make_model_fn
+from dcai.review import decisions as dec
+from dcai.review import queue as q
+from dcai.runs import Run, StageContext, StageOutput, file_hash
+
+STAGE = "investigate"
+
+
+def load_images(uris: list[str], *, size: int, batch_size: int = 256) -> np.ndarray:
+    """``(N, size, size, 3)`` float32 model inputs of ``uris``, decoded in parallel with Ray Data."""
+    import ray
+
+    from dcai._internal.ray_env import init_ray
+
+    init_ray()
+    if len(uris) <= batch_size:
+        return images.load_local(uris, size=size)
+    ds = ray.data.from_items([{"uri": u, "row": i} for i, u in enumerate(uris)])
+    out = ds.map_batches(
+        images.load_batch, fn_kwargs={"size": size}, batch_format="numpy", batch_size=batch_size
+    )
+    x = np.zeros((len(uris), size, size, 3), np.float32)
+    for batch in out.iter_batches(batch_format="numpy", batch_size=batch_size):
+        x[batch["row"]] = batch["pixels"]
+    return x
+
+
+def gpus_for(requested: float) -> float:
+    """``requested`` GPUs per task, or (for -1) one when the Ray cluster has any, else none."""
+    import ray
+
+    if requested >= 0:
+        return requested
+    return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+
+
+def subset(table: pa.Table, splits: tuple[str, ...]) -> np.ndarray:
+    """Indices of the rows a label stage works on: the chosen splits plus trusted rows, all labelled."""
+    split = manifest.column(table, "split")
+    trusted = np.array([bool(v) for v in table.column("trusted").to_pylist()], dtype=bool)
+    labelled = np.array([v is not None for v in table.column("label").to_pylist()], dtype=bool)
+    return np.flatnonzero(
+        (np.isin(split, splits) | (trusted & ~np.isin(split, manifest.INACTIVE_SPLITS))) & labelled
+    )
+
+
+def _reviewer(sub: pa.Table, truth: dec.TruthReviewer, index: dict[str, int], log: dict):
+    ids = manifest.column(sub, "id")
+    row_of = {rid: i for i, rid in enumerate(ids)}
+
+    def review(queued: np.ndarray, suggested: np.ndarray) -> dict[int, tuple[str, int | None]]:
+        answers = truth.answer(sub, [ids[i] for i in queued])
+        log.update(answers)
+        return {
+            row_of[rid]: (d.action, index.get(d.label) if d.label else None)
+            for rid, d in answers.items()
+            if d.action != dec.RELABEL or d.label in index
+        }
+
+    return review
+
+
+def run(
+    run_dir: str, cfg: InvestigateConfig, *, truth_csv: str | None = None, force: bool = False
+) -> tuple[dict, bool]:
+    """Investigate the latest manifest of ``run_dir``; ``truth_csv`` answers the queue (simulated reviewer)."""
+
+    def stage(table: pa.Table, ctx: StageContext) -> StageOutput:
+        import ray
+
+        rows = subset(table, cfg.splits)
+        sub = table.take(pa.array(rows, pa.int64()))
+        classes = manifest.classes(sub)
+        index = {c: i for i, c in enumerate(classes)}
+        y = np.array([index[v] for v in manifest.column(sub, "label")], np.int64)
+        trusted = np.array([bool(v) for v in sub.column("trusted").to_pylist()], dtype=bool)
+        groups = manifest.column(sub, "dup_group") if "dup_group" in sub.column_names else None
+        x = load_images(manifest.column(sub, "uri").tolist(), size=cfg.image_size)
+        x_ref, gpus = ray.put(x), gpus_for(cfg.gpus)
+        model_fn = make_model_fn(cfg.model, len(classes), width=cfg.width)
+        remote = ray.remote(_score_task).options(num_gpus=gpus)
+
+        def score(cf, labels):
+            return ray.get(remote.remote(model_fn, x_ref, labels, cf, cfg))
+
+        reviewer, truth, answers = None, None, {}
+        if truth_csv:
+            tr = dec.TruthReviewer.from_csv(truth_csv)
+            reviewer = _reviewer(sub, tr, index, answers)
+            known = tr.rows(sub)
+            truth = np.full(len(rows), loop.UNKNOWN, np.int64)
+            for i, lab in known.items():
+                truth[i] = index.get(lab, loop.JUNK) if lab is not None else loop.JUNK
+        res = loop.run_loop(
+            y, trusted=trusted, active=np.ones(len(rows), bool), score=score, cfg=cfg, groups=groups,
+            reviewer=reviewer, truth=truth, log=lambda m: print(f"   investigate {m}", flush=True),
+        )  # fmt: skip
+        np.save(ctx.workdir / "probs.npy", res.probs.astype(np.float32))
+        table = write_columns(table, rows, res, classes)
+        table = dec.apply_decisions(table, answers, stage=STAGE, who="reviewer")
+        queued = np.zeros(table.num_rows, bool)
+        queued[rows[res.state.status == rounds.QUEUED]] = True
+        queue = q.make_queue(
+            table,
+            queued,
+            why="investigate: high auxiliary loss",
+            suggested=manifest.column(table, "suggested_label"),
+            score=manifest.column(table, "aux_loss").astype(float),
+        )
+        q.write_queue(queue, ctx.workdir)
+        status = [rounds.NAMES[s] for s in res.state.status]
+        return StageOutput(
+            table,
+            {
+                "classes": classes,
+                "rows_investigated": len(rows),
+                "rounds": res.table,
+                "status": {s: status.count(s) for s in rounds.NAMES if s in status},
+                "reviewed": {
+                    k: sum(1 for d in answers.values() if d.action == k)
+                    for k in ("keep", "relabel", "remove")
+                },
+                "queued": queue.num_rows,
+                "simulated_reviewer": str(truth_csv) if truth_csv else None,
+            },
+        )
+
+    extra = [str(truth_csv), file_hash(truth_csv)] if truth_csv else None
+    _, report, ran = Run(run_dir).execute(STAGE, stage, config=cfg.to_dict(), extra_key=extra, force=force)
+    return report, ran
+
+
+def _score_task(model_fn, x, labels, cf, cfg: InvestigateConfig):
+    """One round's fold models, fitted and scored where Ray placed the task."""
+    return cross_fit(
+        model_fn, x, labels, cf, seed=cfg.seed, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+        augment=cfg.augment, device=cfg.device,
+    )  # fmt: skip
+
+
+def write_columns(table: pa.Table, rows: np.ndarray, res: loop.LoopResult, classes: list[str]) -> pa.Table:
+    """The loop's per-row results as manifest columns (null outside the investigated rows)."""
+    n = table.num_rows
+    probs = res.probs if res.probs.shape[1] else np.full((len(rows), len(classes)), np.nan)
+    scored = ~np.isnan(probs).any(axis=1)
+    top = np.nan_to_num(probs, nan=0.0).argmax(axis=1)
+    loss = rounds.loss_of(probs, res.state.labels)
+
+    def full(values, dtype):
+        out = np.full(n, None, dtype=object)
+        out[rows] = values
+        return pa.array(out.tolist(), dtype)
+
+    status = res.state.status
+    certified = np.isin(status, (rounds.CERTIFIED, rounds.TRUSTED)) | (status == rounds.REVIEWED)
+    cols = {
+        "aux_loss": (np.where(scored, loss, np.nan).tolist(), pa.float64()),
+        "aux_top_prob": (np.where(scored, probs[np.arange(len(top)), top], np.nan).tolist(), pa.float64()),
+        "suggested_label": ([classes[t] if s else None for t, s in zip(top, scored)], pa.string()),
+        "certified": (certified.tolist(), pa.bool_()),
+        "investigate_status": ([rounds.NAMES[s] for s in status], pa.string()),
+        "investigate_round": (res.state.round_of.tolist(), pa.int64()),
+    }
+    for name, (values, dtype) in cols.items():
+        table = manifest.with_column(table, name, full(values, dtype))
+    return table
+
+
+def pipeline_stage(ctx, section: dict) -> dict:
+    """``investigate`` inside ``dcai pipeline`` (a ``simulate_reviewer: TRUTH.csv`` key answers the queue)."""
+    from dcai.pipeline import stage_config
+
+    section = dict(section)
+    truth = section.pop("simulate_reviewer", None)
+    report, _ = run(
+        ctx.run_dir, stage_config(InvestigateConfig, ctx, section), truth_csv=truth, force=ctx.force
+    )
+    print(summary(report))
+    return report
+
+
+def summary(report: dict) -> str:
+    lines = [
+        f"{'round':>5} {'on':>7} {'train':>6} {'val':>5} {'val acc':>7} {'cert':>5} {'queued':>6} {'validated':>9}"
+    ]
+    for r in report.get("rounds", []):
+        lines.append(
+            f"{r['round']:>5} {r['trained_on']:>7} {r['train']:>6} {r['val']:>5} {r['val_acc']:>7.3f} "
+            f"{r['certified']:>5} {r['queued']:>6} {r['validated_share']:>9.0%}"
+        )
+    lines.append(f"status: {report.get('status')}; {report.get('queued', 0)} in the review queue")
+    return "\n".join(lines)

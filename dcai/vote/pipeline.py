@@ -1,0 +1,194 @@
+"""Ray wiring of vote: Ray Tune fans members × fold groups out as trials; each trial fits with the engine.
+
+A trial trains the folds of its group at once (stacked on one device) and reports ``(K', N, C)``
+predictions as a Tune checkpoint; the driver assembles ``(M, N, C)`` out-of-fold probabilities, the
+scores and the flags, and writes ``NN-vote/`` (manifest columns ``vote_*``, ``probs.npz``, a queue).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from dcai import manifest
+from dcai.investigate import crossfit
+from dcai.investigate.oof import fit_predict
+from dcai.investigate.pipeline import gpus_for, load_images, subset
+from dcai.models.vote import model_fn as member_fn
+from dcai.review import queue as q
+from dcai.runs import Run, StageContext, StageOutput
+from dcai.vote import scores as vs
+from dcai.vote.config import VoteConfig
+
+STAGE = "vote"
+
+
+def trials(cfg: VoteConfig) -> list[dict]:
+    """One trial per member × group of folds (``folds_per_trial``; 0 = all folds in one group)."""
+    per = cfg.folds_per_trial or cfg.folds
+    groups = [list(range(i, min(i + per, cfg.folds))) for i in range(0, cfg.folds, per)]
+    return [{"member": m, "folds": g} for m in cfg.members for g in groups]
+
+
+def _trial(config: dict, *, x, y, masks, cfg: VoteConfig, num_classes: int) -> None:
+    """A Tune function trainable: fit one member on its fold group, report the predictions as a checkpoint."""
+    from ray import tune
+
+    member, folds = config["trial"]["member"], config["trial"]["folds"]
+    m = cfg.members.index(member)
+    probs, info = fit_predict(
+        member_fn(member, num_classes, width=cfg.width),
+        x,
+        y,
+        masks[folds],
+        seeds=[cfg.seed * 10_000 + m * 100 + f for f in folds],
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
+        augment=cfg.augment,
+        device=cfg.device,
+    )
+    with tempfile.TemporaryDirectory() as d:
+        np.save(Path(d) / "probs.npy", probs.astype(np.float32))
+        tune.report({"fit_seconds": info["fit_seconds"], "train_acc": float(np.mean(info["train_acc"]))},
+                    checkpoint=tune.Checkpoint.from_directory(d))  # fmt: skip
+
+
+def fan_out(
+    x: np.ndarray, y: np.ndarray, cf: crossfit.CrossFit, cfg: VoteConfig, *, num_classes: int, storage: str
+):
+    """Run every trial with Ray Tune; returns ``((M, K, N, C) predictions, per-trial info)``."""
+    import os
+
+    from ray import tune
+
+    # Tune's new console output ignores verbose=0 and draws tables into the stage's log; the old one obeys.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    resources = {"cpu": cfg.cpus_per_trial, "gpu": gpus_for(cfg.gpus_per_trial)}
+    trainable = tune.with_parameters(_trial, x=x, y=y, masks=cf.masks, cfg=cfg, num_classes=num_classes)
+    tuner = tune.Tuner(
+        tune.with_resources(trainable, resources),
+        param_space={"trial": tune.grid_search(trials(cfg))},
+        run_config=tune.RunConfig(name="vote", storage_path=storage, verbose=0),
+    )
+    results = tuner.fit()
+    out = np.full((len(cfg.members), cf.k, len(y), num_classes), np.nan, np.float32)
+    info = []
+    for r in results:
+        if r.error is not None:
+            raise RuntimeError(f"vote trial {r.config['trial']} failed: {r.error}")
+        t = r.config["trial"]
+        with r.checkpoint.as_directory() as d:
+            out[cfg.members.index(t["member"]), t["folds"]] = np.load(Path(d) / "probs.npy")
+        info.append({**t, "fit_seconds": r.metrics["fit_seconds"], "train_acc": r.metrics["train_acc"]})
+    return out, info
+
+
+def run(run_dir: str, cfg: VoteConfig, *, force: bool = False) -> tuple[dict, bool]:
+    """Vote on the latest manifest of ``run_dir`` into ``NN-vote/``. Returns ``(report, ran)``."""
+
+    def stage(table: pa.Table, ctx: StageContext) -> StageOutput:
+        started = time.time()
+        rows = subset(table, cfg.splits)
+        sub = table.take(pa.array(rows, pa.int64()))
+        classes = manifest.classes(sub)
+        index = {c: i for i, c in enumerate(classes)}
+        y = np.array([index[v] for v in manifest.column(sub, "label")], np.int64)
+        groups = manifest.column(sub, "dup_group") if "dup_group" in sub.column_names else None
+        cf = crossfit.plan(len(rows), cfg.folds, seed=cfg.seed, labels=y, groups=groups)
+        cf.check()
+        x = load_images(manifest.column(sub, "uri").tolist(), size=cfg.image_size)
+        loaded = time.time()
+        storage = cfg.storage_path or str(ctx.workdir / "tune")
+        raw, info = fan_out(x, y, cf, cfg, num_classes=len(classes), storage=storage)
+        if not cfg.storage_path:
+            shutil.rmtree(storage, ignore_errors=True)  # the predictions are kept in probs.npz
+        probs = np.stack([crossfit.out_of_fold(raw[m], cf) for m in range(len(cfg.members))])  # (M, N, C)
+        np.savez_compressed(
+            ctx.workdir / "probs.npz", probs=probs.astype(np.float32), labels=y, folds=cf.folds,
+            ids=manifest.column(sub, "id").astype(str), classes=np.asarray(classes), members=np.asarray(cfg.members),
+        )  # fmt: skip
+        s = vs.vote_scores(probs, y)
+        noisy, ambiguous = vs.flags(
+            s, y, noisy_min_prob=cfg.noisy_min_prob, noisy_max_agreement=cfg.noisy_max_agreement,
+            ambiguous_max_top_prob=cfg.ambiguous_max_top_prob, ambiguous_min_entropy=cfg.ambiguous_min_entropy,
+        )  # fmt: skip
+        table = write_columns(table, rows, s, noisy, ambiguous, classes, cf.folds)
+        flagged = np.zeros(table.num_rows, bool)
+        flagged[rows[noisy | ambiguous]] = True
+        why = np.full(table.num_rows, None, dtype=object)
+        why[rows[noisy]], why[rows[ambiguous]] = "vote: noisy", "vote: ambiguous"
+        queue = q.make_queue(
+            table, flagged, why=why, suggested=manifest.column(table, "vote_top_label"),
+            score=1.0 - np.nan_to_num(manifest.column(table, "vote_given_prob").astype(float), nan=1.0),
+        )  # fmt: skip
+        q.write_queue(queue, ctx.workdir)
+        member_acc = {m: float((probs[i].argmax(1) == y).mean()) for i, m in enumerate(cfg.members)}
+        return StageOutput(
+            table,
+            {
+                "classes": classes,
+                "rows_voted": len(rows),
+                "members": list(cfg.members),
+                "trials": info,
+                "member_oof_accuracy": member_acc,
+                "ensemble_oof_accuracy": float((s["top"] == y).mean()),
+                "noisy": int(noisy.sum()),
+                "ambiguous": int(ambiguous.sum()),
+                "queued": queue.num_rows,
+                "load_seconds": round(loaded - started, 2),
+                "fan_out_seconds": round(time.time() - loaded, 2),
+            },
+        )
+
+    _, report, ran = Run(run_dir).execute(STAGE, stage, config=cfg.to_dict(), force=force)
+    return report, ran
+
+
+def write_columns(table, rows, s, noisy, ambiguous, classes, folds) -> pa.Table:
+    """Scores and flags as ``vote_*`` manifest columns (null outside the voted rows)."""
+    n = table.num_rows
+
+    def full(values, dtype):
+        out = np.full(n, None, dtype=object)
+        out[rows] = [None if isinstance(v, float) and np.isnan(v) else v for v in values]
+        return pa.array(out.tolist(), dtype)
+
+    top = [classes[t] if t >= 0 else None for t in s["top"]]
+    cols = {
+        "vote_top_label": (top, pa.string()),
+        "vote_top_prob": (s["top_prob"].tolist(), pa.float64()),
+        "vote_given_prob": (s["given_prob"].tolist(), pa.float64()),
+        "vote_agreement": (s["agreement"].tolist(), pa.float64()),
+        "vote_consensus": (s["consensus"].tolist(), pa.float64()),
+        "vote_entropy": (s["entropy"].tolist(), pa.float64()),
+        "vote_noisy": (noisy.tolist(), pa.bool_()),
+        "vote_ambiguous": (ambiguous.tolist(), pa.bool_()),
+        "vote_fold": (folds.tolist(), pa.int64()),
+    }
+    for name, (values, dtype) in cols.items():
+        table = manifest.with_column(table, name, full(values, dtype))
+    return table
+
+
+def pipeline_stage(ctx, section: dict) -> dict:
+    """``vote`` inside ``dcai pipeline``."""
+    from dcai.pipeline import stage_config
+
+    report, _ = run(ctx.run_dir, stage_config(VoteConfig, ctx, section), force=ctx.force)
+    print(summary(report))
+    return report
+
+
+def summary(report: dict) -> str:
+    accs = ", ".join(f"{m} {a:.3f}" for m, a in report.get("member_oof_accuracy", {}).items())
+    return (
+        f"vote on {report['rows_voted']} images: out-of-fold accuracy {accs}; ensemble "
+        f"{report['ensemble_oof_accuracy']:.3f}; noisy {report['noisy']}, ambiguous {report['ambiguous']} "
+        f"({report['fan_out_seconds']:.0f} s for {len(report['trials'])} trials)"
+    )

@@ -1,0 +1,72 @@
+"""Vote scores and flags on hand-made member probabilities; trial fan-out plan; detection metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from dcai.config import ConfigError
+from dcai.vote import scores as vs
+from dcai.vote.config import VoteConfig
+from dcai.vote.pipeline import trials
+
+FLAGS = {
+    "noisy_min_prob": 0.5,
+    "noisy_max_agreement": 0.4,
+    "ambiguous_max_top_prob": 0.5,
+    "ambiguous_min_entropy": 0.6,
+}
+
+
+def _members(*rows_per_member):
+    """``(M, N, C)`` from per-member lists of probability rows."""
+    return np.array(rows_per_member, dtype=float)
+
+
+def test_scores_of_a_confident_agreeing_ensemble_a_mislabel_and_a_confused_image():
+    labels = np.array([0, 0, 1])
+    probs = _members(
+        [[0.9, 0.05, 0.05], [0.1, 0.85, 0.05], [0.34, 0.33, 0.33]],
+        [[0.8, 0.1, 0.1], [0.05, 0.9, 0.05], [0.3, 0.4, 0.3]],
+        [[0.95, 0.03, 0.02], [0.2, 0.7, 0.1], [0.33, 0.33, 0.34]],
+    )
+    s = vs.vote_scores(probs, labels)
+    assert s["top"].tolist() == [0, 1, 1]
+    assert s["agreement"][0] == 1.0 and s["agreement"][1] == 0.0
+    assert s["given_prob"][1] == pytest.approx((0.1 + 0.05 + 0.2) / 3)
+    assert s["entropy"][0] < 0.5 < s["entropy"][2] <= 1.0
+    noisy, ambiguous = vs.flags(s, labels, **FLAGS)
+    assert noisy.tolist() == [False, True, False]
+    assert ambiguous.tolist() == [False, False, True]
+
+
+def test_unscored_rows_get_nan_scores_and_no_flags():
+    probs = np.full((2, 2, 3), np.nan)
+    probs[:, 0] = [0.1, 0.8, 0.1]
+    s = vs.vote_scores(probs, np.array([0, 0]))
+    assert not s["scored"][1] and np.isnan(s["top_prob"][1]) and s["top"][1] == -1
+    noisy, ambiguous = vs.flags(s, np.array([0, 0]), **FLAGS)
+    assert noisy.tolist() == [True, False] and ambiguous.tolist() == [False, False]
+
+
+def test_detection_metrics():
+    d = vs.detection(np.array([1, 1, 0, 0, 1], bool), np.array([1, 0, 1, 0, 1], bool))
+    assert d["precision"] == pytest.approx(2 / 3) and d["recall"] == pytest.approx(2 / 3)
+    assert d["f1"] == pytest.approx(2 / 3)
+    assert vs.detection(np.zeros(3, bool), np.zeros(3, bool))["f1"] == 0.0
+
+
+def test_trials_cover_every_member_and_fold_once():
+    cfg = VoteConfig(members=("lenet5", "vgg16"), folds=5, folds_per_trial=2)
+    t = trials(cfg)
+    assert len(t) == 6
+    for m in cfg.members:
+        assert sorted(f for x in t if x["member"] == m for f in x["folds"]) == list(range(5))
+    assert len(trials(VoteConfig(folds=5))) == 5  # default: all folds of a member in one trial
+
+
+def test_config_names_what_is_allowed():
+    with pytest.raises(ConfigError, match="members must be from"):
+        VoteConfig(members=("resnet18",))
+    with pytest.raises(ConfigError, match="folds_per_trial"):
+        VoteConfig(folds=3, folds_per_trial=4)
