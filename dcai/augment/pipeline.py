@@ -62,6 +62,38 @@ def _tally(rows: pa.Table, status: str) -> dict[str, dict[str, int]]:
     return out
 
 
+def _standardise_aspect(table: pa.Table, cfg: AugmentConfig, fn) -> tuple[pa.Table, pa.Table]:
+    """Replace each too-long parent by a square around its ink: ``(manifest with the parents moved to
+    removed, rows of the squares)``. The squares then stand in for their parents as parents."""
+    long = parents_of(table, cfg) & geometry.needs_square(
+        table.column("height").fill_null(1).to_numpy(zero_copy_only=False),
+        table.column("width").fill_null(1).to_numpy(zero_copy_only=False),
+        max_ratio=cfg.aspect_max_ratio,
+    )
+    cols = {c: manifest.column(table, c)[long] for c in ("id", "uri", "label", "split")}
+    tasks = [
+        {
+            "parent": i,
+            "read_uri": u,
+            "label": lab,
+            "split": sp,
+            "source": "aspect",
+            "op": "",
+            "out_label": lab,
+            "copies": 1,
+            "seed": 0,
+        }
+        for i, u, lab, sp in zip(cols["id"], cols["uri"], cols["label"], cols["split"])
+    ]
+    squares = _map(tasks, fn, cfg)
+    if squares.num_rows:
+        reason = f"augment: aspect ratio > {cfg.aspect_max_ratio:g}, replaced by a square crop"
+        table = manifest.set_split(
+            table, squares.column("parent").to_pylist(), manifest.REMOVED, reason=reason
+        )
+    return table, squares
+
+
 def augment_table(
     table: pa.Table,
     cfg: AugmentConfig,
@@ -82,45 +114,12 @@ def augment_table(
         classes=list(classes),
     )
     fn = partial(derive.derive_batch, **kwargs)
-    mask = parents_of(table, cfg)
-    ids, uris = manifest.column(table, "id"), manifest.column(table, "uri")
-    metrics: dict = {"classes": list(classes), "parents": int(mask.sum())}
-    # 1. aspect-ratio standardisation: a too-long parent is replaced by a square around its ink.
+    metrics: dict = {"classes": list(classes), "parents": int(parents_of(table, cfg).sum())}
     aspect_rows = derive.OUT_SCHEMA.empty_table()
     if cfg.aspect:
-        h = np.asarray(table.column("height").fill_null(1).to_numpy(zero_copy_only=False), dtype=np.float64)
-        w = np.asarray(table.column("width").fill_null(1).to_numpy(zero_copy_only=False), dtype=np.float64)
-        long = mask & geometry.needs_square(h, w, max_ratio=cfg.aspect_max_ratio)
-        tasks = [
-            {
-                "parent": ids[i],
-                "read_uri": uris[i],
-                "label": lab,
-                "split": sp,
-                "source": "aspect",
-                "op": "",
-                "out_label": lab,
-                "copies": 1,
-                "seed": 0,
-            }
-            for i, lab, sp in zip(
-                np.flatnonzero(long),
-                manifest.column(table, "label")[long],
-                manifest.column(table, "split")[long],
-            )
-        ]
-        aspect_rows = _map(tasks, fn, cfg)
-        replaced = dict(zip(aspect_rows.column("parent").to_pylist(), aspect_rows.column("id").to_pylist()))
-        if replaced:
-            old = list(replaced)
-            table = manifest.set_split(
-                table,
-                old,
-                manifest.REMOVED,
-                reason=f"augment: aspect ratio > {cfg.aspect_max_ratio:g}, replaced by a square crop",
-            )
-        metrics["aspect_replaced"] = len(replaced)
-    # 2. new images from the parents (aspect squares standing in for the parents they replaced).
+        table, aspect_rows = _standardise_aspect(table, cfg, fn)
+        metrics["aspect_replaced"] = aspect_rows.num_rows
+    # New images from the parents, aspect squares standing in for the parents they replaced.
     base = table.filter(pa.array(parents_of(table, cfg)))
     par = {
         "id": list(manifest.column(base, "id")) + aspect_rows.column("id").to_pylist(),

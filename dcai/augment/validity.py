@@ -70,6 +70,6 @@ def require(classify: Classify | None, sources: Sequence[str]) -> None:
     if classify is None and sources:
         flags = ", ".join(f"validate_{'crops' if s == 'crop' else s}=false" for s in sources)
         raise ConfigError(
-            f"augment: {', '.join(sources)} need a classifier for the validity check (a crop of III can read "
+            f"augment: {' and '.join(sources)} need{'s' if len(sources) == 1 else ''} a classifier for the validity check (a crop of III can read "
             f"as II). Pass classify=..., set classifier='module:factory', or turn the check off with {flags}"
         )
