@@ -28,12 +28,12 @@ def make_model_fn(model: str, num_classes: int, *, width: float = 1.0) -> Callab
 
 
 def make_augment(name: str):
-    """``"heavy"`` → the paper's on-device augmentation from :mod:`dcai.train.augment`; ``"none"`` → None."""
+    """``"heavy"`` → the paper's on-device augmentation (:class:`dcai.train.augment.Heavy`); ``"none"`` → None."""
     if name == "none":
         return None
-    from dcai.train.augment import heavy
+    from dcai.train.augment import Heavy
 
-    return heavy()
+    return Heavy()
 
 
 def fit_predict(
@@ -54,7 +54,8 @@ def fit_predict(
     """Train one model per row of ``masks`` ``(K, N)`` on its rows; return ``((K, N, C) probs, info)``.
 
     No early stopping on held-out rows: choosing the epoch by the scored fold would leak its labels
-    into its own scores. ``fit`` / ``predict`` default to :mod:`dcai.train.engine` (tests pass spies).
+    into its own scores. ``fit`` / ``predict`` default to :mod:`dcai.train.engine`; the pipelines
+    pass a ``fit`` that runs on Ray Train, tests pass spies.
     """
     if fit is None or predict is None:
         from dcai.train import engine
@@ -76,14 +77,18 @@ def fit_predict(
     )
     fit_s = time.time() - started
     probs = predict(model_fn, [r.state_dict for r in results], x, device=device)
+    return np.asarray(probs, dtype=np.float64), fit_info(results, fit_s, epochs)
+
+
+def fit_info(results: Sequence, seconds: float, epochs: int) -> dict:
+    """Timing and the last epoch's training accuracy / loss of each model, for the reports."""
     last = [r.history[-1] if r.history else {} for r in results]
-    info = {
-        "fit_seconds": round(fit_s, 3),
-        "epoch_seconds": round(fit_s / max(epochs, 1), 4),
+    return {
+        "fit_seconds": round(seconds, 3),
+        "epoch_seconds": round(seconds / max(epochs, 1), 4),
         "train_acc": [float(h.get("acc", np.nan)) for h in last],
         "train_loss": [float(h.get("loss", np.nan)) for h in last],
     }
-    return np.asarray(probs, dtype=np.float64), info
 
 
 def cross_fit(

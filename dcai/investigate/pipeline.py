@@ -1,4 +1,4 @@
-"""Ray wiring of investigate: images via Ray Data, each round's K fold models as one Ray task (GPU if any).
+"""Ray wiring of investigate: each round's K fold models are one Ray Train fit (the engine's ``train``).
 
 Writes ``NN-investigate/`` with the manifest (``aux_loss``, ``aux_top_prob``, ``suggested_label``,
 ``certified``, ``investigate_status``, ``investigate_round``), the review queue, ``probs.npy``
@@ -7,11 +7,14 @@ Writes ``NN-investigate/`` with the manifest (``aux_loss``, ``aux_top_prob``, ``
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pyarrow as pa
 
 from dcai import manifest
-from dcai.investigate import images, loop, rounds
+from dcai.investigate import loop, rounds
 from dcai.investigate.config import InvestigateConfig
 from dcai.investigate.oof import cross_fit, make_model_fn
 from dcai.review import decisions as dec
@@ -21,32 +24,47 @@ from dcai.runs import Run, StageContext, StageOutput, file_hash
 STAGE = "investigate"
 
 
-def load_images(uris: list[str], *, size: int, batch_size: int = 256) -> np.ndarray:
-    """``(N, size, size, 3)`` float32 model inputs of ``uris``, decoded in parallel with Ray Data."""
+def load_inputs(run_dir: str | Path, sub: pa.Table, *, size: int) -> np.ndarray:
+    """``(N, size, size, 3)`` float32 model inputs of the rows of ``sub``, cached in ``RUN/cache`` as evaluate does."""
+    from dcai.train.data import load_images
+
+    hashes = manifest.column(sub, "content_hash").tolist()
+    return load_images(
+        manifest.column(sub, "uri").tolist(), hashes=hashes, size=size, cache_dir=Path(run_dir) / "cache"
+    )
+
+
+def gpus_for(requested: float) -> float:
+    """``requested`` GPUs per fit, or (for -1) one when the Ray cluster has any, else none."""
     import ray
 
     from dcai._internal.ray_env import init_ray
 
     init_ray()
-    if len(uris) <= batch_size:
-        return images.load_local(uris, size=size)
-    ds = ray.data.from_items([{"uri": u, "row": i} for i, u in enumerate(uris)])
-    out = ds.map_batches(
-        images.load_batch, fn_kwargs={"size": size}, batch_format="numpy", batch_size=batch_size
-    )
-    x = np.zeros((len(uris), size, size, 3), np.float32)
-    for batch in out.iter_batches(batch_format="numpy", batch_size=batch_size):
-        x[batch["row"]] = batch["pixels"]
-    return x
-
-
-def gpus_for(requested: float) -> float:
-    """``requested`` GPUs per task, or (for -1) one when the Ray cluster has any, else none."""
-    import ray
-
     if requested >= 0:
         return requested
     return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+
+
+def ray_fit(*, gpus: float, storage: str, name: str):
+    """A ``fit`` with the engine's signature that runs as one Ray Train ``TorchTrainer`` (GPU if asked)."""
+    from dcai.train import pipeline as train_pipeline
+
+    def fit(model_fn, x, y, *, seeds, train_masks, epochs, device="auto", **options):
+        spec = train_pipeline.FitSpec(
+            model_fn, x, y, seeds=list(seeds), epochs=epochs, options=options, train_masks=train_masks
+        )
+        # Ray Train picks the worker's device; "auto" on a CPU worker is the CPU.
+        return train_pipeline.train(
+            spec,
+            num_workers=1,
+            use_gpu=gpus > 0,
+            storage_path=storage,
+            name=name,
+            device=None if gpus > 0 else "cpu",
+        )
+
+    return fit
 
 
 def subset(table: pa.Table, splits: tuple[str, ...]) -> np.ndarray:
@@ -81,8 +99,6 @@ def run(
     """Investigate the latest manifest of ``run_dir``; ``truth_csv`` answers the queue (simulated reviewer)."""
 
     def stage(table: pa.Table, ctx: StageContext) -> StageOutput:
-        import ray
-
         rows = subset(table, cfg.splits)
         sub = table.take(pa.array(rows, pa.int64()))
         classes = manifest.classes(sub)
@@ -90,13 +106,16 @@ def run(
         y = np.array([index[v] for v in manifest.column(sub, "label")], np.int64)
         trusted = np.array([bool(v) for v in sub.column("trusted").to_pylist()], dtype=bool)
         groups = manifest.column(sub, "dup_group") if "dup_group" in sub.column_names else None
-        x = load_images(manifest.column(sub, "uri").tolist(), size=cfg.image_size)
-        x_ref, gpus = ray.put(x), gpus_for(cfg.gpus)
+        x = load_inputs(run_dir, sub, size=cfg.image_size)
         model_fn = make_model_fn(cfg.model, len(classes), width=cfg.width)
-        remote = ray.remote(_score_task).options(num_gpus=gpus)
+        storage = str(ctx.workdir / "ray")
+        fit = ray_fit(gpus=gpus_for(cfg.gpus), storage=storage, name="investigate")
 
         def score(cf, labels):
-            return ray.get(remote.remote(model_fn, x_ref, labels, cf, cfg))
+            return cross_fit(
+                model_fn, x, labels, cf, seed=cfg.seed, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
+                augment=cfg.augment, device=cfg.device, fit=fit,
+            )  # fmt: skip
 
         reviewer, truth, answers = None, None, {}
         if truth_csv:
@@ -110,6 +129,7 @@ def run(
             y, trusted=trusted, active=np.ones(len(rows), bool), score=score, cfg=cfg, groups=groups,
             reviewer=reviewer, truth=truth, log=lambda m: print(f"   investigate {m}", flush=True),
         )  # fmt: skip
+        shutil.rmtree(storage, ignore_errors=True)  # per-epoch training checkpoints: only for resuming a fit
         np.save(ctx.workdir / "probs.npy", res.probs.astype(np.float32))
         table = write_columns(table, rows, res, classes)
         table = dec.apply_decisions(table, answers, stage=STAGE, who="reviewer")
@@ -143,14 +163,6 @@ def run(
     extra = [str(truth_csv), file_hash(truth_csv)] if truth_csv else None
     _, report, ran = Run(run_dir).execute(STAGE, stage, config=cfg.to_dict(), extra_key=extra, force=force)
     return report, ran
-
-
-def _score_task(model_fn, x, labels, cf, cfg: InvestigateConfig):
-    """One round's fold models, fitted and scored where Ray placed the task."""
-    return cross_fit(
-        model_fn, x, labels, cf, seed=cfg.seed, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-        augment=cfg.augment, device=cfg.device,
-    )  # fmt: skip
 
 
 def write_columns(table: pa.Table, rows: np.ndarray, res: loop.LoopResult, classes: list[str]) -> pa.Table:

@@ -1,24 +1,22 @@
-"""Ray wiring of vote: Ray Tune fans members × fold groups out as trials; each trial fits with the engine.
+"""Ray wiring of vote: members × fold groups as Ray Tune trials (the engine's ``fan_out``), then scores.
 
-A trial trains the folds of its group at once (stacked on one device) and reports ``(K', N, C)``
-predictions as a Tune checkpoint; the driver assembles ``(M, N, C)`` out-of-fold probabilities, the
-scores and the flags, and writes ``NN-vote/`` (manifest columns ``vote_*``, ``probs.npz``, a queue).
+A trial trains the folds of its group at once (stacked on one device by the engine). The driver
+predicts every image with each member's fold models, keeps each image's out-of-fold row, and writes
+``NN-vote/``: manifest columns ``vote_*``, ``probs.npz`` ``(M, N, C)``, and a queue of flagged images.
 """
 
 from __future__ import annotations
 
 import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 
 from dcai import manifest
 from dcai.investigate import crossfit
-from dcai.investigate.oof import fit_predict
-from dcai.investigate.pipeline import gpus_for, load_images, subset
+from dcai.investigate.oof import fit_info, make_augment
+from dcai.investigate.pipeline import gpus_for, load_inputs, subset
 from dcai.models.vote import model_fn as member_fn
 from dcai.review import queue as q
 from dcai.runs import Run, StageContext, StageOutput
@@ -35,57 +33,48 @@ def trials(cfg: VoteConfig) -> list[dict]:
     return [{"member": m, "folds": g} for m in cfg.members for g in groups]
 
 
-def _trial(config: dict, *, x, y, masks, cfg: VoteConfig, num_classes: int) -> None:
-    """A Tune function trainable: fit one member on its fold group, report the predictions as a checkpoint."""
-    from ray import tune
-
-    member, folds = config["trial"]["member"], config["trial"]["folds"]
-    m = cfg.members.index(member)
-    probs, info = fit_predict(
-        member_fn(member, num_classes, width=cfg.width),
-        x,
-        y,
-        masks[folds],
-        seeds=[cfg.seed * 10_000 + m * 100 + f for f in folds],
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        lr=cfg.lr,
-        augment=cfg.augment,
-        device=cfg.device,
-    )
-    with tempfile.TemporaryDirectory() as d:
-        np.save(Path(d) / "probs.npy", probs.astype(np.float32))
-        tune.report({"fit_seconds": info["fit_seconds"], "train_acc": float(np.mean(info["train_acc"]))},
-                    checkpoint=tune.Checkpoint.from_directory(d))  # fmt: skip
-
-
 def fan_out(
     x: np.ndarray, y: np.ndarray, cf: crossfit.CrossFit, cfg: VoteConfig, *, num_classes: int, storage: str
 ):
-    """Run every trial with Ray Tune; returns ``((M, K, N, C) predictions, per-trial info)``."""
+    """Fit every trial with Ray Tune, predict with each fold model: ``((M, K, N, C) probs, per-trial info)``."""
     import os
 
-    from ray import tune
+    from dcai.train import engine
+    from dcai.train import pipeline as train_pipeline
 
     # Tune's new console output ignores verbose=0 and draws tables into the stage's log; the old one obeys.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    resources = {"cpu": cfg.cpus_per_trial, "gpu": gpus_for(cfg.gpus_per_trial)}
-    trainable = tune.with_parameters(_trial, x=x, y=y, masks=cf.masks, cfg=cfg, num_classes=num_classes)
-    tuner = tune.Tuner(
-        tune.with_resources(trainable, resources),
-        param_space={"trial": tune.grid_search(trials(cfg))},
-        run_config=tune.RunConfig(name="vote", storage_path=storage, verbose=0),
-    )
-    results = tuner.fit()
+    plan = trials(cfg)
+    options = {
+        "batch_size": cfg.batch_size,
+        "lr": cfg.lr,
+        "augment": make_augment(cfg.augment),
+        "keep_best": False,
+    }
+    specs = []
+    for t in plan:
+        m = cfg.members.index(t["member"])
+        seeds = [cfg.seed * 10_000 + m * 100 + f for f in t["folds"]]
+        specs.append(
+            train_pipeline.FitSpec(
+                member_fn(t["member"], num_classes, width=cfg.width), x, y, seeds=seeds, epochs=cfg.epochs,
+                options={**options, "device": cfg.device}, train_masks=cf.masks[t["folds"]],
+            )
+        )  # fmt: skip
+    started = time.time()
+    fitted = train_pipeline.fan_out(
+        specs, cpus_per_trial=cfg.cpus_per_trial, gpus_per_trial=gpus_for(cfg.gpus_per_trial),
+        storage_path=storage, name="vote",
+    )  # fmt: skip
+    seconds = time.time() - started
     out = np.full((len(cfg.members), cf.k, len(y), num_classes), np.nan, np.float32)
     info = []
-    for r in results:
-        if r.error is not None:
-            raise RuntimeError(f"vote trial {r.config['trial']} failed: {r.error}")
-        t = r.config["trial"]
-        with r.checkpoint.as_directory() as d:
-            out[cfg.members.index(t["member"]), t["folds"]] = np.load(Path(d) / "probs.npy")
-        info.append({**t, "fit_seconds": r.metrics["fit_seconds"], "train_acc": r.metrics["train_acc"]})
+    for t, spec, results in zip(plan, specs, fitted):
+        states = [r.state_dict for r in results]
+        out[cfg.members.index(t["member"]), t["folds"]] = engine.predict(
+            spec.model_fn, states, x, device=cfg.device
+        )
+        info.append({**t, **fit_info(results, seconds, cfg.epochs)})
     return out, info
 
 
@@ -102,7 +91,7 @@ def run(run_dir: str, cfg: VoteConfig, *, force: bool = False) -> tuple[dict, bo
         groups = manifest.column(sub, "dup_group") if "dup_group" in sub.column_names else None
         cf = crossfit.plan(len(rows), cfg.folds, seed=cfg.seed, labels=y, groups=groups)
         cf.check()
-        x = load_images(manifest.column(sub, "uri").tolist(), size=cfg.image_size)
+        x = load_inputs(run_dir, sub, size=cfg.image_size)
         loaded = time.time()
         storage = cfg.storage_path or str(ctx.workdir / "tune")
         raw, info = fan_out(x, y, cf, cfg, num_classes=len(classes), storage=storage)
