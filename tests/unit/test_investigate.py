@@ -154,10 +154,15 @@ def test_loop_without_reviewer_leaves_queued_rows_out_of_training():
     assert not calls[1][:3].any()
 
 
-def test_with_the_real_engine_memorised_rows_are_only_scored_out_of_fold():
+def test_with_the_real_engine_memorised_rows_are_only_scored_out_of_fold(request):
     """LeNet memorises random labels: in-sample accuracy 1, so chance-level scores prove out-of-fold."""
+    import torch
+
     from dcai.investigate.oof import fit_predict, make_model_fn
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny net: more threads only contend (20x slower on a busy 2-core box)
+    request.addfinalizer(lambda: torch.set_num_threads(threads))
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (48, 32, 32, 3), dtype=np.uint8)
     y = rng.integers(0, 4, 48)

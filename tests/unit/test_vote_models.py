@@ -10,6 +10,15 @@ import torch
 from dcai.models.vote import VOTE_MEMBERS, model_fn, vote_model
 
 
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny nets: extra threads only contend on a busy CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("name", VOTE_MEMBERS)
 def test_member_maps_pixels_to_logits_and_learns(name):
     torch.manual_seed(0)
