@@ -53,6 +53,21 @@ def check(
     return predicted == np.asarray(expected, dtype=object), predicted
 
 
+def from_engine(model_fn: Callable, states: Sequence[dict], *, device: str = "auto") -> Classify:
+    """A ``classify`` from K models trained with :mod:`dcai.train.engine`: their mean probabilities.
+
+    Grayscale batches are repeated to three channels, as the fixed model reads its images.
+    """
+
+    def classify(batch: np.ndarray) -> np.ndarray:
+        from dcai.train.engine import predict
+
+        x = batch if batch.ndim == 4 else np.repeat(batch[..., None], 3, axis=-1)
+        return predict(model_fn, states, x, device=device).mean(axis=0)
+
+    return classify
+
+
 def load_factory(spec: str) -> Callable[..., Classify]:
     """Import ``"module:factory"``; the factory is called as ``factory(table, classes=...)`` → classify."""
     module, _, name = spec.partition(":")

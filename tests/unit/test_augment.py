@@ -152,6 +152,20 @@ def test_validity_check_rejects_a_wrong_classifier_shape_and_unknown_classes():
         validity.check([three_strokes()], ["xii"], classify=lambda b: b, classes=["i"])
 
 
+def test_models_from_the_training_engine_make_a_classifier():
+    import torch
+
+    def model_fn():
+        return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(32 * 32 * 3, 2))
+
+    torch.manual_seed(0)
+    states = [model_fn().state_dict() for _ in range(2)]
+    classify = validity.from_engine(model_fn, states, device="cpu")
+    crops = geometry.five_crops(three_strokes(), fraction=0.85)
+    ok, predicted = validity.check(crops, ["a"] * 5, classify=classify, classes=["a", "b"])
+    assert set(predicted) <= {"a", "b"} and ok.tolist() == (predicted == "a").tolist()
+
+
 def test_crops_without_a_classifier_are_refused_unless_the_check_is_off():
     cfg = AugmentConfig(sources={"crop": 5})
     with pytest.raises(ConfigError, match="validate_crops=false"):
