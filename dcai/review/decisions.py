@@ -94,7 +94,8 @@ def read_decisions(path: str | os.PathLike, table: pa.Table) -> dict[str, Decisi
         raise DecisionError(
             f"{path}: needs a 'decision' column and an 'id' or 'path' column, has {sorted(cols)}"
         )
-    classes = manifest.classes(table)
+    # Every label in the run, not only the active rows': a reviewer may bring a removed image back.
+    classes = sorted({v for v in table.column("label").to_pylist() if v is not None})
     ids = manifest.column(table, "id")
     known = set(ids.tolist())
     index = PathIndex(table) if "path" in cols else None

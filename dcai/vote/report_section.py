@@ -1,0 +1,28 @@
+"""The vote section of ``report.html``: member accuracies and galleries of noisy and ambiguous images."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dcai.review.gallery import by_score, gallery, rows_where, stage_table
+
+
+def render_section(run_dir: Path, stage_dir: Path, report: dict) -> str:
+    from dcai.report.html import html_table
+
+    accs = report.get("member_oof_accuracy", {})
+    rows = [[m, f"{a:.3f}"] for m, a in accs.items()]
+    rows.append(["ensemble", f"{report.get('ensemble_oof_accuracy', float('nan')):.3f}"])
+    t = stage_table(stage_dir)
+    noisy = by_score(t, rows_where(t, "vote_noisy"), "vote_top_prob")
+    ambiguous = by_score(t, rows_where(t, "vote_ambiguous"), "vote_entropy")
+    return (
+        "<h2>Vote: five-model out-of-fold ensemble</h2>"
+        f"<p>{report.get('rows_voted', 0)} images, {len(report.get('trials', []))} trials in "
+        f"{report.get('fan_out_seconds', 0):.0f} s.</p>"
+        + html_table(["member", "out-of-fold accuracy vs given labels"], rows)
+        + f"<h3>Noisy: the ensemble prefers another label ({len(noisy)})</h3>"
+        + gallery(t, noisy, score="vote_top_prob", suggested="vote_top_label")
+        + f"<h3>Ambiguous: high entropy or low top probability ({len(ambiguous)})</h3>"
+        + gallery(t, ambiguous, score="vote_entropy", suggested="vote_top_label")
+    )
