@@ -22,10 +22,14 @@ class DedupConfig(StageConfig):
     # buckets and verification
     max_bucket: int = 64  # a bucket with more members is "hot": windowed pairs only (see lsh.bucket_pairs)
     hot_window: int = 8  # in a hot bucket, each member meets its next hot_window members in pHash order
-    threshold: float = 0.9  # accept a candidate whose tolerant mask overlap (verify.similarity) reaches this
+    threshold: float = (
+        0.95  # accept a candidate whose tolerant mask overlap reaches this (curve: BENCHMARKS.md)
+    )
     radius: int = 1  # tolerance of the overlap, in mask cells
-    max_extent_ratio: float = 1.35  # glyph size relative to the canvas may differ by this factor (crop ≤ 10%)
-    max_stroke_ratio: float = 1.6  # relative stroke width may differ by this factor (±1 px on a 3 px stroke)
+    max_extent_ratio: float = 1.25  # glyph size relative to the canvas may differ by this factor (crop ≤ 10%)
+    max_stroke_ratio: float = (
+        1.4  # relative stroke width may differ by this factor (±1 px on a 3-4 px stroke)
+    )
     # policy
     keep_order: tuple[str, ...] = ("train", "val")  # which copy stays: earlier splits first, others after
     pinned_splits: tuple[str, ...] = ("test",)  # rows here are never moved (like trusted rows)

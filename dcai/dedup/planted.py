@@ -15,33 +15,47 @@ TRANSFORMS = ("resize", "jpeg", "shift", "crop", "thicken", "thin", "rotate")
 
 
 def glyph(rng: np.random.Generator, *, size: int = 64, strokes: int | None = None) -> np.ndarray:
-    """A handwriting-like numeral: 1-4 bars and V/X shapes with jittered ends and width 2-5 px."""
+    """A handwriting-like numeral ``(size, size)`` uint8: 1-4 bars, V or X shapes, its own size, place and slant.
+
+    Every control point is jittered and strokes are 3-6 px wide at 64 px, so two draws differ the way
+    two people's writing does (a near duplicate has to come from :func:`transform`, not from chance).
+    """
     img = Image.new("L", (size, size), 255)
     draw = ImageDraw.Draw(img)
     n = int(strokes if strokes is not None else rng.integers(1, 5))
-    width = int(rng.integers(2, 6))
-    top, bottom = size * rng.uniform(0.12, 0.3), size * rng.uniform(0.7, 0.88)
-    left, right = size * rng.uniform(0.08, 0.25), size * rng.uniform(0.75, 0.92)
-    slots = np.linspace(left, right, n + 1)
+    u = size / 64
+    width = max(1, round(rng.uniform(3, 6.5) * u))
+    h = size * rng.uniform(0.4, 0.8)
+    w = min(size * 0.9, h * rng.uniform(0.25, 0.45) * n + 2 * width)
+    cx, cy = size * (0.5 + rng.uniform(-0.1, 0.1)), size * (0.5 + rng.uniform(-0.1, 0.1))
+    slant = rng.uniform(-0.25, 0.25)
+    sd = h * 0.05  # per-point jitter
+
+    def pt(x: float, y: float) -> tuple[float, float]:
+        """Glyph coordinates in [0, 1]^2 → canvas, with slant and jitter."""
+        gx, gy = (x - 0.5) * w + rng.normal(0, sd), (y - 0.5) * h + rng.normal(0, sd)
+        return cx + gx - slant * gy, cy + gy
+
+    slots = np.linspace(0, 1, n + 1)
     for i in range(n):
-        x0, x1 = slots[i], slots[i + 1]
-        kind = rng.choice(["bar", "vee", "ex"], p=[0.6, 0.25, 0.15])
-        j = lambda: float(rng.normal(0, size * 0.03))  # noqa: E731 - per-point jitter: no two glyphs alike
-        mid = (x0 + x1) / 2
+        x0, x1 = slots[i] + 0.05, slots[i + 1] - 0.05
+        mid = (x0 + x1) / 2 + rng.normal(0, 0.05)
+        kind = rng.choice(["bar", "vee", "ex"], p=[0.55, 0.3, 0.15])
         if kind == "bar":
-            pts = [
-                (mid + j(), top + j()),
-                (mid + j() + size * 0.04 * rng.normal(), (top + bottom) / 2 + j()),
-                (mid + j(), bottom + j()),
-            ]
-            draw.line(pts, fill=0, width=width, joint="curve")
+            pts = [pt(mid, y) for y in np.linspace(0, 1, int(rng.integers(2, 5)))]
         elif kind == "vee":
-            draw.line(
-                [(x0 + j(), top + j()), (mid + j(), bottom + j()), (x1 + j(), top + j())], fill=0, width=width
-            )
+            pts = [pt(x0, 0), pt(mid, 1), pt(x1, 0)]
         else:
-            draw.line([(x0 + j(), top + j()), (x1 + j(), bottom + j())], fill=0, width=width)
-            draw.line([(x1 + j(), top + j()), (x0 + j(), bottom + j())], fill=0, width=width)
+            draw.line([pt(x0, 0), pt(x1, 1)], fill=0, width=width)
+            pts = [pt(x1, 0), pt(x0, 1)]
+        draw.line(pts, fill=0, width=width, joint="curve")
+        if rng.random() < 0.3:  # a serif or hook at one end
+            end = pts[0] if rng.random() < 0.5 else pts[-1]
+            draw.line(
+                [end, (end[0] + rng.normal(0, 0.12) * w, end[1] + rng.normal(0, 0.06) * h)],
+                fill=0,
+                width=width,
+            )
     return np.asarray(img, dtype=np.uint8)
 
 

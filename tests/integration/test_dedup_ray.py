@@ -1,0 +1,86 @@
+"""The dedup stage on local Ray: exact and near copies across splits, rows kept, incremental --against."""
+
+import json
+
+import numpy as np
+import pytest
+
+from dcai import manifest
+from dcai.cli import main as cli_main
+from dcai.config import load
+from dcai.dedup import planted
+from dcai.dedup.config import DedupConfig
+from dcai.dedup.pipeline import SIGNATURES, run
+from dcai.ingest.config import IngestConfig
+from dcai.ingest.pipeline import run as ingest
+
+pytestmark = pytest.mark.ray
+
+
+def _write(path, pixels, fmt="PNG"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(planted.encode(pixels, fmt))
+
+
+@pytest.fixture(scope="module")
+def first_run(tmp_path_factory, ray_local):
+    root = tmp_path_factory.mktemp("dedup")
+    src = root / "src"
+    rng = np.random.default_rng(7)
+    glyphs = [planted.glyph(rng, strokes=int(k)) for k in rng.integers(2, 4, 10)]
+    for i, g in enumerate(glyphs):
+        _write(src / ("train" if i % 2 else "val") / "v" / f"g{i}.png", g)
+    (src / "val" / "v" / "copy0.png").write_bytes((src / "val" / "v" / "g0.png").read_bytes())  # byte copy
+    _write(src / "val" / "v" / "near1.jpg", planted.transform(glyphs[1], "jpeg", rng)[0], "JPEG")  # near copy
+    _write(src / "label_book" / "v" / "book2.png", glyphs[2])  # the trusted copy stays
+    _write(src / "train" / "x" / "conflict3.png", glyphs[3])  # same pixels, other label: review
+    rundir = root / "run"
+    ingest(str(src), str(rundir), IngestConfig())
+    cfg = load(DedupConfig, preset="tiny")
+    report = run(rundir, cfg)
+    return root, rundir, report, glyphs
+
+
+def test_exact_near_conflict_and_nothing_deleted(first_run):
+    _, rundir, report, _ = first_run
+    before = manifest.read(next(rundir.glob("01-*")) / "manifest.parquet")
+    stage = next(rundir.glob("02-dedup"))
+    after = manifest.read(stage / "manifest.parquet")
+    assert after.num_rows == before.num_rows
+    rows = {r["source_uri"].rsplit("/", 1)[-1]: r for r in after.to_pylist()}
+    assert rows["copy0.png"]["dup_kind"] == "exact_bytes" and rows["copy0.png"]["split"] == "removed"
+    assert rows["copy0.png"]["reason"] == f"dedup: duplicate of {rows['g0.png']['id']}"
+    assert (
+        rows["near1.jpg"]["dup_kind"] == "near"
+        and rows["near1.jpg"]["dup_group"] == rows["g1.png"]["dup_group"]
+    )
+    assert rows["book2.png"]["split"] == "label_book" and rows["g2.png"]["split"] == "removed"
+    assert rows["conflict3.png"]["dup_conflict"] and rows["g3.png"]["split"] == "train"
+    assert "different labels" in rows["conflict3.png"]["review"]
+    assert report["leakage"]["groups"] >= 2 and (stage / SIGNATURES).is_dir()
+    # no false group: every distinct glyph without a planted copy is alone
+    assert all(rows[f"g{i}.png"]["dup_group"] is None for i in range(4, 10))
+
+
+def test_incremental_against_an_earlier_run(first_run, tmp_path, capsys):
+    root, rundir, _, glyphs = first_run
+    src = tmp_path / "new"
+    _write(
+        src / "train" / "v" / "again5.png", planted.transform(glyphs[5], "shift", np.random.default_rng(1))[0]
+    )
+    _write(src / "train" / "v" / "fresh.png", planted.glyph(np.random.default_rng(99), strokes=3))
+    new_run = tmp_path / "run2"
+    ingest(str(src), str(new_run), IngestConfig())
+    assert (
+        cli_main(["dedup", "--run", str(new_run), "--against", str(rundir), "--preset", "tiny", "--json"])
+        == 0
+    )
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["against_images"] == 15
+    rows = {
+        r["source_uri"].rsplit("/", 1)[-1]: r
+        for r in manifest.read(new_run / "02-dedup" / "manifest.parquet").to_pylist()
+    }
+    old_ids = {r["id"] for r in manifest.read(rundir / "02-dedup" / "manifest.parquet").to_pylist()}
+    assert rows["again5.png"]["split"] == "removed" and rows["again5.png"]["dup_of"] in old_ids
+    assert rows["fresh.png"]["split"] == "train" and rows["fresh.png"]["dup_group"] is None

@@ -1,0 +1,130 @@
+"""Exact and near detection on tiny synthetic sets, the keep/remove policy and the manifest columns (no Ray)."""
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from dcai import manifest
+from dcai.dedup import exact, lsh, normalise, planted, policy, sketch, verify
+from dcai.dedup.config import DedupConfig
+from dcai.dedup.pipeline import _apply
+
+CFG = DedupConfig()
+
+
+def _glyph(seed, strokes=3):
+    return planted.glyph(np.random.default_rng(seed), strokes=strokes)
+
+
+def _accepted(images: list[bytes]) -> set[tuple[int, int]]:
+    """The pipeline's near path without Ray: sketches → band rows → bucket pairs → verified pairs."""
+    sk = sketch.sketch(images, CFG)
+    idx = np.arange(len(images))
+    rows = [
+        lsh.band_rows(idx, sk["bands"], sk["phash"], source=0),
+        lsh.band_rows(idx, lsh.phash_keys(sk["phash"]), sk["phash"], source=1),
+    ]
+    rows = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
+    p = lsh.bucket_pairs(
+        rows, max_bucket=CFG.max_bucket, hot_window=CFG.hot_window, phash_distance=CFG.phash_distance
+    )
+    m = normalise.unpack(sk["mask"], CFG.size)
+    a, b = p["a"], p["b"]
+    ok = (verify.similarity(m[a], m[b], radius=CFG.radius) >= CFG.threshold) & verify.gates(
+        sk["extent"][a],
+        sk["extent"][b],
+        sk["stroke"][a],
+        sk["stroke"][b],
+        max_extent_ratio=CFG.max_extent_ratio,
+        max_stroke_ratio=CFG.max_stroke_ratio,
+    )
+    return {(int(x), int(y)) for x, y in zip(a[ok], b[ok])}
+
+
+@pytest.mark.parametrize("kind", ["jpeg", "shift", "resize", "thicken"])
+def test_near_copy_is_found_and_a_different_glyph_is_not(kind):
+    src = _glyph(1)
+    copy, _ = planted.transform(src, kind, np.random.default_rng(2))
+    other = _glyph(3, strokes=2)
+    found = _accepted(
+        [
+            planted.encode(src),
+            planted.encode(copy, "JPEG" if kind == "jpeg" else "PNG"),
+            planted.encode(other),
+        ]
+    )
+    assert (0, 1) in found
+    assert not {(0, 2), (1, 2)} & found
+
+
+def test_pixel_hash_ignores_container_and_bytes_hash_does_not():
+    g = _glyph(4)
+    png, bmp = planted.encode(g), planted.encode(g, "BMP")
+    (_, h_png), (_, h_bmp) = normalise.decode_gray(png), normalise.decode_gray(bmp)
+    assert h_png == h_bmp
+    codes = exact.codes(pa.array([h_png, h_bmp, "other", None, None]))
+    a, b = exact.edges(codes)
+    assert list(zip(a.tolist(), b.tolist())) == [(0, 1)]  # missing hashes never match each other
+    assert exact.representatives(codes).tolist() == [True, False, True, True, True]
+
+
+def test_blank_image_has_empty_mask_and_is_not_near_matched():
+    blank = np.full((40, 40), 250, np.uint8)
+    sk = sketch.sketch([planted.encode(blank)], CFG)
+    assert sk["ink"][0] == 0 and (sk["minhash"] == np.uint32(0xFFFFFFFF)).all()
+
+
+def _decide(splits, labels, trusted=None, comp=None):
+    n = len(splits)
+    return policy.decide(
+        np.zeros(n, np.int64) if comp is None else np.asarray(comp),
+        ids=np.array([f"r{i}" for i in range(n)], object),
+        splits=np.array(splits, object),
+        labels=np.array(labels, object),
+        stay=np.array(trusted or [False] * n),
+        area=np.full(n, 100),
+        bytes_code=np.arange(n),
+        pixel_code=np.arange(n),
+    )
+
+
+def test_policy_prefers_train_then_trusted_stays_and_conflicts_are_flagged():
+    d = _decide(["val", "train", "val"], ["v", "v", "v"])
+    assert d["dup_of"].tolist() == ["r1", None, "r1"] and d["remove"].tolist() == [True, False, True]
+    d = _decide(["train", "label_book"], ["v", "v"], trusted=[False, True])
+    assert d["remove"].tolist() == [True, False] and d["dup_group"].tolist() == ["r1", "r1"]
+    d = _decide(["train", "val"], ["iv", "vi"])
+    assert d["dup_conflict"].all() and not d["remove"].any()
+    d = _decide(["train", "val", "train"], ["i", "i", "i"], comp=[0, 1, 2])
+    assert (d["dup_group"] == None).all()  # noqa: E711 - singletons are in no group
+
+
+def test_leakage_lists_groups_that_straddle_splits():
+    d = _decide(["train", "val", "train", "train"], ["i"] * 4, comp=[0, 0, 2, 2])
+    leak = policy.leakage(
+        d["dup_group"],
+        ids=np.array(["a", "b", "c", "d"], object),
+        splits=np.array(["train", "val", "train", "train"], object),
+        labels=np.array(["i"] * 4, object),
+        kinds=d["dup_kind"],
+    )
+    assert leak["groups"] == 1 and leak["by_splits"] == {"train+val": 1}
+
+
+def test_apply_keeps_every_row_and_names_the_keeper():
+    table = manifest.from_rows(
+        [
+            {"id": f"r{i}", "uri": f"/x/{i}.png", "label": "i", "split": s, "origin": "original"}
+            for i, s in enumerate(["train", "val", "quarantine", "train"])
+        ]
+    )
+    rows = np.array([0, 1, 3])  # the quarantined row is not processed
+    dec = _decide(["train", "val", "train"], ["i", "i", "i"], comp=[0, 0, 2])
+    dec["dup_group"] = np.array(["r0", "r0", None], object)
+    dec["dup_of"] = np.array([None, "r0", None], object)
+    out = _apply(table, rows, dec, np.full(3, None, object), 3)
+    assert out.num_rows == table.num_rows
+    assert out.column("split").to_pylist() == ["train", "removed", "quarantine", "train"]
+    assert out.column("reason").to_pylist()[1] == "dedup: duplicate of r0"
+    assert out.column("dup_group").to_pylist() == ["r0", "r0", None, None]
+    manifest.validate(out)
