@@ -35,6 +35,7 @@ class DedupConfig(StageConfig):
     pinned_splits: tuple[str, ...] = ("test",)  # rows here are never moved (like trusted rows)
     # engine
     batch_size: int = 512  # images per Ray Data batch: amortises task overhead, keeps a batch ~20 MB
+    shuffle: str = "files"  # "files": tasks scatter through the stage folder; "ray": Ray Data's hash shuffle
     partitions: int = 0  # hash partitions of the band group-by; 0 = about one per 250k band rows
     max_listed: int = 200  # leakage groups listed in report.json (all are counted)
 

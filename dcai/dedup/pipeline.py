@@ -5,6 +5,7 @@ report.json, signatures.parquet/}``; the signatures folder is what ``--against``
 
 from __future__ import annotations
 
+import shutil
 import time
 from functools import partial
 from pathlib import Path
@@ -15,7 +16,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dcai import manifest
-from dcai.dedup import exact, groups, join, lsh, policy, sketch, verify
+from dcai.dedup import exact, groups, join, lsh, policy, shuffle, sketch, verify
 from dcai.dedup.config import DedupConfig
 from dcai.runs import Run, StageContext, StageOutput
 
@@ -60,23 +61,52 @@ def _shift(batch: pa.Table, *, offset: int) -> pa.Table:
     return batch.set_column(batch.column_names.index("idx"), "idx", pc.add(batch.column("idx"), offset))
 
 
-def _pairs_of_partition(batch: dict, *, cfg: DedupConfig, new_below: int | None) -> dict:
+def _keyed(ray, ds, reduce_fn, *, root: Path, parts: int, cfg: DedupConfig):
+    """Apply ``reduce_fn`` (Arrow table → Arrow table) to each key-complete partition of ``ds`` (column ``key``).
+
+    ``cfg.shuffle == "ray"`` uses Ray Data's hash shuffle (``repartition(keys=...)``, what
+    ``groupby().map_groups`` runs on); ``"files"`` scatters through ``root`` with plain tasks (``shuffle``).
+    """
+    if cfg.shuffle == "ray":
+        return ds.repartition(parts, keys=["key"]).map_batches(
+            reduce_fn, batch_format="pyarrow", batch_size=None
+        )
+    scatter = partial(shuffle.scatter, root=str(root), parts=parts)
+    ds.map_batches(scatter, batch_format="pyarrow", batch_size=None).materialize()
+    jobs = ray.data.range(parts, override_num_blocks=min(parts, 64))
+    return jobs.map_batches(
+        partial(_reduce_parts, root=str(root), fn=reduce_fn), batch_format="numpy", batch_size=1
+    )
+
+
+def _reduce_parts(batch: dict, *, root: str, fn) -> pa.Table:
+    out = [fn(t) for t in (shuffle.gather(root, int(p)) for p in batch["id"]) if t is not None]
+    out = [t for t in out if t.num_rows]
+    return (
+        pa.concat_tables(out)
+        if out
+        else pa.table({"a": pa.array([], pa.int64()), "b": pa.array([], pa.int64())})
+    )
+
+
+def _pairs_of_partition(part: pa.Table, *, cfg: DedupConfig, new_below: int | None) -> pa.Table:
+    rows = {k: part.column(k).to_numpy() for k in ("key", "idx", "ph", "src")}
     pairs = lsh.bucket_pairs(
-        batch, max_bucket=cfg.max_bucket, hot_window=cfg.hot_window, phash_distance=cfg.phash_distance
+        rows, max_bucket=cfg.max_bucket, hot_window=cfg.hot_window, phash_distance=cfg.phash_distance
     )
     if new_below is not None:  # --against: pairs among the earlier run's own images were settled there
         keep = pairs["a"] < new_below
         pairs = {k: v[keep] for k, v in pairs.items()}
-    return pairs
+    return pa.table({"a": pa.array(pairs["a"], pa.int64()), "b": pa.array(pairs["b"], pa.int64())})
 
 
 def candidate_pairs(
-    sources, skip: np.ndarray, cfg: DedupConfig, *, n_rows: int, new_below: int | None = None
+    sources, skip: np.ndarray, cfg: DedupConfig, *, n_rows: int, scratch: Path, new_below: int | None = None
 ):
     """Band rows → hash partitions by band key → pairs per partition; returns unique ``(a, b)`` arrays.
 
-    The group-by is Ray Data's own hash shuffle (``repartition(keys=["key"])``, what ``groupby().map_groups``
-    runs on); each partition is then grouped with one numpy sort instead of a Python call per bucket.
+    The group-by shuffles band rows by key (see :func:`_keyed`); each partition is then grouped with one
+    numpy sort instead of a Python call per bucket (``map_groups`` would make millions of such calls).
     """
     ray = _ray()
     rows = _read(ray, sources, ["idx", "ink", "phash", "bands"])
@@ -87,21 +117,24 @@ def candidate_pairs(
     )
     per_image = cfg.bands + (4 if cfg.phash_candidates else 0)
     parts = cfg.partitions or max(2, n_rows * per_image // ROWS_PER_PARTITION)
-    shuffled = rows.repartition(parts, keys=["key"])
-    pairs = shuffled.map_batches(
-        partial(_pairs_of_partition, cfg=cfg, new_below=new_below), batch_format="numpy", batch_size=None
-    )
-    a, b = [], []
-    for batch in pairs.iter_batches(batch_format="numpy", batch_size=None):
-        a.append(batch["a"])
-        b.append(batch["b"])
-    if not a:
+    rows = rows.map_batches(_as_table, batch_format="numpy", batch_size=None)
+    fn = partial(_pairs_of_partition, cfg=cfg, new_below=new_below)
+    pairs = _keyed(ray, rows, fn, root=scratch / "bands", parts=parts, cfg=cfg)
+    tables = [t for t in ray.get(pairs.to_arrow_refs()) if t.num_rows]
+    if not tables:
         return np.empty(0, np.int64), np.empty(0, np.int64), parts
-    out = lsh.unique_pairs(np.concatenate(a), np.concatenate(b))
+    t = pa.concat_tables(tables)
+    out = lsh.unique_pairs(t.column("a").to_numpy(), t.column("b").to_numpy())
     return out["a"], out["b"], parts
 
 
-def _pairs_to_b(t: pa.Table, *, sc: pa.Schema) -> pa.Table:
+def _as_table(batch: dict) -> pa.Table:
+    return pa.table({k: pa.array(np.asarray(v)) for k, v in batch.items()})
+
+
+def _attach_to_b(part: pa.Table, *, sc: pa.Schema) -> pa.Table:
+    """Round one of the join: attach A's features, then re-key the pair on ``b`` for round two."""
+    t = join.attach(part, side="a")
     return join.pair_rows(t.column("b").to_numpy(), t.column("a").to_numpy(), t, sc)
 
 
@@ -116,7 +149,7 @@ def _attach_verify(part: pa.Table, *, cfg: DedupConfig) -> pa.Table:
     )
 
 
-def verify_pairs(sources, a: np.ndarray, b: np.ndarray, cfg: DedupConfig, *, parts: int):
+def verify_pairs(sources, a: np.ndarray, b: np.ndarray, cfg: DedupConfig, *, parts: int, scratch: Path):
     """Attach both images' masks to each candidate (two keyed shuffles, see ``join``) and keep the verified."""
     if len(a) == 0:
         return a, b, np.empty(0, np.float32)
@@ -133,14 +166,19 @@ def verify_pairs(sources, a: np.ndarray, b: np.ndarray, cfg: DedupConfig, *, par
     side_a = feats.map_batches(
         partial(join.feature_rows, keep=keep, side="a", sc=sc1), batch_format="pyarrow", batch_size=None
     )
-    with_a = pairs.union(side_a).repartition(n_join, keys=["key"])
-    with_a = with_a.map_batches(partial(join.attach, side="a"), batch_format="pyarrow", batch_size=None)
-    pairs_b = with_a.map_batches(partial(_pairs_to_b, sc=sc2), batch_format="pyarrow", batch_size=None)
+    with_a = _keyed(
+        ray,
+        pairs.union(side_a),
+        partial(_attach_to_b, sc=sc2),
+        root=scratch / "join-a",
+        parts=n_join,
+        cfg=cfg,
+    )
     side_b = feats.map_batches(
         partial(join.feature_rows, keep=keep, side="b", sc=sc2), batch_format="pyarrow", batch_size=None
     )
-    both = pairs_b.union(side_b).repartition(n_join, keys=["key"])
-    out = both.map_batches(partial(_attach_verify, cfg=cfg), batch_format="pyarrow", batch_size=None)
+    verified = partial(_attach_verify, cfg=cfg)
+    out = _keyed(ray, with_a.union(side_b), verified, root=scratch / "join-b", parts=n_join, cfg=cfg)
     tables = [t for t in ray.get(out.to_arrow_refs()) if t.num_rows]
     if not tables:
         return np.empty(0, np.int64), np.empty(0, np.int64), np.empty(0, np.float32)
@@ -212,12 +250,14 @@ def dedup(
 
     t2 = time.time()
     sources = [(sig_dir, 0)] + ([(old_dir, n)] if old is not None else [])
+    scratch = workdir / ".shuffle"  # removed after verification: the stage keeps manifest, report, sketches
     ca, cb, parts = candidate_pairs(
-        sources, skip, cfg, n_rows=n + n_old, new_below=n if old is not None else None
+        sources, skip, cfg, n_rows=n + n_old, scratch=scratch, new_below=n if old is not None else None
     )
     timings["candidates"] = time.time() - t2
     t3 = time.time()
-    va, vb, score = verify_pairs(sources, ca, cb, cfg, parts=parts)
+    va, vb, score = verify_pairs(sources, ca, cb, cfg, parts=parts, scratch=scratch)
+    shutil.rmtree(scratch, ignore_errors=True)
     timings["verify"] = time.time() - t3
 
     t4 = time.time()

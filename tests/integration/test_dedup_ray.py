@@ -76,7 +76,7 @@ def test_incremental_against_an_earlier_run(first_run, tmp_path, capsys):
         == 0
     )
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert report["against_images"] == 15
+    assert report["against_images"] == 14
     rows = {
         r["source_uri"].rsplit("/", 1)[-1]: r
         for r in manifest.read(new_run / "02-dedup" / "manifest.parquet").to_pylist()
