@@ -120,14 +120,19 @@ def main(argv: list[str] | None = None) -> int:
             "",
             f"Command: `{command()}`  ",
             f"Machine: {machine()}; Ray {ray.__version__} local, {cpus} CPUs; "
-            f"load average before the run {load_before[0]:.1f} (a shared machine: other jobs compete).  ",
+            f"load average {load_before[0]:.1f} before the run, {os.getloadavg()[0]:.1f} after "
+            "(a shared machine: other jobs compete).  ",
             f"Date: {time.strftime('%Y-%m-%d')}",
             "",
             table(["task", "images", "Ray start s", "seconds", "images/s", "images/s incl. Ray start"], rows),
             "",
-            "`seconds` is wall-clock on a warm Ray runtime (the first row: CPU seconds of one process). Synth "
-            "draws each image from pen strokes, encodes a PNG and writes the file; ingest reads, hashes, decodes "
-            "and validates every file and writes the manifest. Ray start-up is paid once per process.",
+            "`seconds` is wall-clock on a warm Ray runtime, except in the two `per CPU-second` rows (CPU "
+            "time of one process, which other jobs on the machine disturb less). Synth draws each image from "
+            "pen strokes, encodes a PNG and writes the file; ingest reads, hashes, decodes and validates every "
+            "file and writes the manifest. Ray start-up is paid once per process. Most of the gap between the "
+            "first two rows is creating files on this disk (ext4 on a virtual disk, mounted with `discard`); a "
+            "`--workdir` on tmpfs (`/dev/shm`) narrows it. Wall-clock rows move by 2x from run to run here "
+            "with the load of other jobs.",
         ]
     )
     if args.no_write:
