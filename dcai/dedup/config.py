@@ -33,6 +33,9 @@ class DedupConfig(StageConfig):
     # policy
     keep_order: tuple[str, ...] = ("train", "val")  # which copy stays: earlier splits first, others after
     pinned_splits: tuple[str, ...] = ("test",)  # rows here are never moved (like trusted rows)
+    max_near_group: int = (
+        4  # a near-linked group larger than this is a chain of look-alikes: review, no removal
+    )
     # engine
     batch_size: int = 512  # images per Ray Data batch: amortises task overhead, keeps a batch ~20 MB
     shuffle: str = "files"  # "files": tasks scatter through the stage folder; "ray": Ray Data's hash shuffle
@@ -59,6 +62,7 @@ class DedupConfig(StageConfig):
             2 <= self.hot_window <= self.max_bucket,
             f"need 2 <= hot_window <= max_bucket, got {self.hot_window}, {self.max_bucket}",
         )
+        self._check(self.max_near_group >= 2, f"max_near_group must be >= 2, got {self.max_near_group}")
         self._check(self.radius >= 0, f"radius must be >= 0, got {self.radius}")
         self._check(
             self.max_extent_ratio >= 1 and self.max_stroke_ratio >= 1,

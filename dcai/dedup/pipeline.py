@@ -280,6 +280,7 @@ def dedup(
         bytes_code=bytes_code,
         pixel_code=pixel_code,
         keep_order=cfg.keep_order,
+        max_near_group=cfg.max_near_group,
     )
     review = policy.conflict_reason(labels, comp, dec["dup_conflict"])
     leak = policy.leakage(

@@ -26,10 +26,13 @@ def decide(
     bytes_code: np.ndarray,
     pixel_code: np.ndarray,
     keep_order: tuple[str, ...] = ("train", "val"),
+    max_near_group: int = 4,
 ) -> dict[str, np.ndarray]:
     """Columns ``dup_group``, ``dup_kind``, ``dup_of`` (object), ``dup_conflict``, ``remove`` (bool) for ``(N,)`` rows.
 
     ``group`` holds component labels (singletons have their own); ``stay`` marks rows never moved.
+    A group joined by near links with more than ``max_near_group`` members is most likely a chain of
+    look-alikes (one writer's ``ii``), not copies: it is flagged like a conflict and nothing moves.
     """
     n = len(group)
     out = {
@@ -58,7 +61,7 @@ def decide(
             )
         kinds[keeper] = max(kinds.values())
         distinct = {lab for lab in labels[members] if lab is not None}
-        conflict = len(distinct) > 1
+        conflict = len(distinct) > 1 or (kinds[keeper] == 2 and len(members) > max_near_group)
         for i in members:
             out["dup_group"][i] = ids[keeper]
             out["dup_kind"][i] = KINDS[kinds[i]]
