@@ -1,0 +1,171 @@
+"""Evaluate as a stage: train the fixed model on a run (or folders) and record the accuracies.
+
+With ``--run`` the result is the stage ``NN-evaluate`` (manifest unchanged, metrics in
+``report.json``); ``evaluate_raw`` scores the data as ingested, before any cleaning. The backend
+picks where the training runs: this process, Ray Train workers, or Ray Tune trials
+(:mod:`dcai.train.pipeline`, imported only for those).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pyarrow as pa
+
+from dcai import manifest
+from dcai.evaluate import core, sources
+from dcai.evaluate.config import EvaluateConfig
+from dcai.runs import Run, StageContext, StageOutput, file_hash
+from dcai.train.engine import FitResult
+
+STAGE, RAW_STAGE = "evaluate", "evaluate_raw"
+
+
+def cache_dir(cfg: EvaluateConfig, run_dir: str | os.PathLike | None) -> Path | None:
+    """Resized pixels live beside the run (``RUN/cache``), else in ``$DCAI_CACHE`` or ``~/.cache/dcai``."""
+    if not cfg.cache:
+        return None
+    if run_dir is not None:
+        return Path(run_dir) / "cache"
+    return Path(os.environ.get("DCAI_CACHE") or Path.home() / ".cache" / "dcai")
+
+
+def fit_models(data: core.Prepared, cfg: EvaluateConfig, *, storage: str | None) -> list[FitResult]:
+    """Every seed trained with the official recipe, where ``cfg.backend`` says."""
+    if cfg.backend == "local":
+        return core.fit_local(data, cfg)
+    from dcai.train import pipeline as ray_train
+
+    def spec(seeds: list[int]) -> ray_train.FitSpec:
+        return ray_train.FitSpec(
+            data.model_fn(),
+            data.x_train,
+            data.y_train,
+            data.x_val,
+            data.y_val,
+            seeds=seeds,
+            epochs=cfg.epochs,
+            options={**cfg.fit_kwargs(), "device": cfg.device},
+        )
+
+    if cfg.backend == "train":
+        return ray_train.train(
+            spec(cfg.seed_list),
+            num_workers=cfg.num_workers,
+            use_gpu=cfg.gpus_per_worker > 0,
+            cpus_per_worker=cfg.cpus_per_worker,
+            max_failures=cfg.max_failures,
+            storage_path=storage,
+            name=f"evaluate-{int(time.time())}",
+        )
+    groups = ray_train.fan_out(
+        [spec(g) for g in cfg.groups()],
+        cpus_per_trial=cfg.cpus_per_worker,
+        gpus_per_trial=cfg.gpus_per_worker,
+        max_failures=cfg.max_failures,
+        storage_path=storage,
+        name=f"evaluate-{int(time.time())}",
+    )
+    return [r for g in groups for r in g]
+
+
+def measure(train, val, tests, cfg: EvaluateConfig, *, run_dir=None) -> dict:
+    data = core.prepare(train, val, tests, max_images=cfg.max_images, cache_dir=cache_dir(cfg, run_dir))
+    storage = cfg.storage_path or (str(Path(run_dir) / "ray") if run_dir is not None else None)
+    t0 = time.time()
+    results = fit_models(data, cfg, storage=storage)
+    return core.summarize(results, data, cfg, seconds=time.time() - t0)
+
+
+def _listing(folder: str | os.PathLike | None) -> list | None:
+    """What decides whether folder data changed: each file's relative path, size and mtime."""
+    if folder is None:
+        return None
+    root = Path(folder)
+    return [
+        (str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns)
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    ]
+
+
+def run(
+    cfg: EvaluateConfig,
+    *,
+    run_dir: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+    test_dir: str | os.PathLike | None = None,
+    stage: str = STAGE,
+    manifest_stage: str | None = None,
+    force: bool = False,
+) -> tuple[dict, bool]:
+    """Evaluate ``data_dir`` folders or the run's manifest (its newest, or ``manifest_stage`` 's).
+
+    Returns ``(metrics, ran)``; with ``run_dir`` the metrics are also the stage's ``report.json``.
+    """
+    splits = {"train_splits": cfg.train_splits, "val_splits": cfg.val_splits, "test_splits": cfg.test_splits}
+
+    def gather(table: pa.Table | None):
+        if data_dir is not None:
+            train, val, tests = sources.from_folders(data_dir, **splits)
+        else:
+            assert table is not None
+            train, val, tests = sources.from_manifest(table, source=str(run_dir), **splits)
+        if test_dir is not None:
+            extra = sources.test_folder(test_dir)
+            tests[extra.name if extra.name not in tests else f"{extra.name}_dir"] = extra
+        return train, val, tests
+
+    if run_dir is None:
+        if data_dir is None:
+            raise ValueError("evaluate needs run_dir or data_dir")
+        return measure(*gather(None), cfg), True
+    r = Run(run_dir)
+    source_manifest = None
+    if manifest_stage is not None:
+        d = r.stage_dir(manifest_stage)
+        if d is None:
+            raise FileNotFoundError(f"{r.root}: stage {manifest_stage!r} has not run")
+        source_manifest = d / "manifest.parquet"
+
+    def fn(table_in: pa.Table | None, ctx: StageContext) -> StageOutput:
+        table = r.manifest(manifest_stage) if manifest_stage else table_in
+        metrics = measure(*gather(table), cfg, run_dir=r.root)
+        # The manifest passes through unchanged (an empty one if --data fills an otherwise empty run).
+        return StageOutput(table_in if table_in is not None else manifest.empty(), metrics)
+
+    key = {
+        "data": _listing(data_dir),
+        "test": _listing(test_dir),
+        "manifest": file_hash(source_manifest) if source_manifest else None,
+    }
+    _, report, ran = r.execute(
+        stage, fn, config=cfg.to_dict(), extra_key=key, force=force, needs_input=data_dir is None
+    )
+    return report, ran
+
+
+def pipeline_stage(ctx, section: dict) -> dict:
+    """``dcai pipeline``: evaluate the run's newest manifest (what export writes)."""
+    from dcai.pipeline import stage_config
+
+    report, _ = run(stage_config(EvaluateConfig, ctx, section), run_dir=ctx.run_dir, force=ctx.force)
+    print(core.format_summary(report))
+    return report
+
+
+def pipeline_stage_raw(ctx, section: dict) -> dict:
+    """``dcai pipeline``: evaluate the data as ingested (the baseline every later stage is compared with)."""
+    from dcai.pipeline import stage_config
+
+    report, _ = run(
+        stage_config(EvaluateConfig, ctx, section),
+        run_dir=ctx.run_dir,
+        stage=RAW_STAGE,
+        manifest_stage="ingest",
+        force=ctx.force,
+    )
+    print(core.format_summary(report))
+    return report
