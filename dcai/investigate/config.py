@@ -27,10 +27,10 @@ class InvestigateConfig(StageConfig):
     lr: float = 1e-4  # the competition's Adam learning rate
     augment: str = "heavy"  # the paper's heavy augmentation (dcai.train.augment), or "none"
     image_size: int = 32
-    splits: tuple[str, ...] = (
-        "train",
-        "val",
-    )  # the rows investigated; trusted rows (label_book) always train
+    splits: tuple[str, ...] = ("train", "val")  # rows investigated; trusted rows (label_book) always train
+    # Rows of these splits are scored by every fold model but never trained on (nor certified or
+    # queued): a test set kept out of the pipeline, e.g. the reviewed sample of the real data.
+    holdout_splits: tuple[str, ...] = ()
     seed: int = 0
     device: str = "auto"  # "auto" = CUDA when available
     gpus: float = -1.0  # GPUs per round task on Ray; -1 = 1 when the cluster has one, else 0
@@ -67,3 +67,4 @@ class InvestigateConfig(StageConfig):
         )
         self._check(self.image_size >= 8, f"image_size must be >= 8, got {self.image_size}")
         self._check(bool(self.splits), "splits must name at least one split")
+        self._check(not set(self.splits) & set(self.holdout_splits), "holdout_splits must not overlap splits")

@@ -52,16 +52,19 @@ def run_loop(
     score: Score,
     cfg: InvestigateConfig,
     groups: np.ndarray | None = None,
+    holdout: np.ndarray | None = None,
     reviewer: rounds.Reviewer | None = None,
     truth: np.ndarray | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> LoopResult:
     """Run up to ``cfg.rounds`` rounds; stops early once no candidate is left."""
-    state = rounds.LoopState.start(labels, trusted=trusted, active=active)
+    state = rounds.LoopState.start(labels, trusted=trusted, active=active, holdout=holdout)
     n = len(labels)
     probs = np.full((n, 0), np.nan)
     table: list[dict] = []
     in_play = np.asarray(active, bool) & ~np.asarray(trusted, bool)
+    if holdout is not None:
+        in_play &= ~np.asarray(holdout, bool)
     for r in range(1, cfg.rounds + 1):
         if not (state.status == rounds.CANDIDATE).any():
             break

@@ -99,8 +99,9 @@ def run(
     """Investigate the latest manifest of ``run_dir``; ``truth_csv`` answers the queue (simulated reviewer)."""
 
     def stage(table: pa.Table, ctx: StageContext) -> StageOutput:
-        rows = subset(table, cfg.splits)
+        rows = subset(table, cfg.splits + cfg.holdout_splits)
         sub = table.take(pa.array(rows, pa.int64()))
+        holdout = np.isin(manifest.column(sub, "split"), cfg.holdout_splits)
         classes = manifest.classes(sub)
         index = {c: i for i, c in enumerate(classes)}
         y = np.array([index[v] for v in manifest.column(sub, "label")], np.int64)
@@ -126,7 +127,7 @@ def run(
             for i, lab in known.items():
                 truth[i] = index.get(lab, loop.JUNK) if lab is not None else loop.JUNK
         res = loop.run_loop(
-            y, trusted=trusted, active=np.ones(len(rows), bool), score=score, cfg=cfg, groups=groups,
+            y, trusted=trusted, active=np.ones(len(rows), bool), score=score, cfg=cfg, groups=groups, holdout=holdout,
             reviewer=reviewer, truth=truth, log=lambda m: print(f"   investigate {m}", flush=True),
         )  # fmt: skip
         shutil.rmtree(storage, ignore_errors=True)  # per-epoch training checkpoints: only for resuming a fit

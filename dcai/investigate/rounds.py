@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # Row status codes; ``NAMES`` gives the words written into the manifest.
-CANDIDATE, CERTIFIED, REVIEWED, REMOVED, QUEUED, TRUSTED = range(6)
-NAMES = ("candidate", "certified", "reviewed", "removed", "queued", "trusted")
+CANDIDATE, CERTIFIED, REVIEWED, REMOVED, QUEUED, TRUSTED, HELDOUT = range(7)
+NAMES = ("candidate", "certified", "reviewed", "removed", "queued", "trusted", "heldout")
 TRAINS = (CERTIFIED, REVIEWED, TRUSTED)  # statuses whose rows form the trusted training set
 
 
@@ -26,10 +26,15 @@ class LoopState:
     history: list[dict] = field(default_factory=list)
 
     @classmethod
-    def start(cls, labels: np.ndarray, *, trusted: np.ndarray, active: np.ndarray) -> LoopState:
-        """Trusted rows start trusted, inactive rows removed, the rest candidates."""
+    def start(
+        cls, labels: np.ndarray, *, trusted: np.ndarray, active: np.ndarray, holdout: np.ndarray | None = None
+    ) -> LoopState:
+        """Trusted rows start trusted, held-out rows held out (scored, never trained on or decided),
+        inactive rows removed, the rest candidates."""
         status = np.full(len(labels), CANDIDATE, dtype=np.int8)
         status[np.asarray(trusted, bool)] = TRUSTED
+        if holdout is not None:
+            status[np.asarray(holdout, bool)] = HELDOUT
         status[~np.asarray(active, bool)] = REMOVED
         return cls(np.asarray(labels, np.int64).copy(), status, np.zeros(len(labels), np.int64))
 

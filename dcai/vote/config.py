@@ -19,6 +19,9 @@ class VoteConfig(StageConfig):
     augment: str = "heavy"  # "heavy" (the paper's, dcai.train.augment) or "none"
     image_size: int = 32
     splits: tuple[str, ...] = ("train", "val")  # rows voted on; trusted rows (label_book) always train
+    # Rows of these splits are scored by every fold model but never trained on (nor certified or
+    # queued): a test set kept out of the pipeline, e.g. the reviewed sample of the real data.
+    holdout_splits: tuple[str, ...] = ()
     seed: int = 0
     device: str = "auto"
     # Tune trials: one per member × group of folds. 0 = all folds of a member in one trial (stacked on
@@ -61,6 +64,8 @@ class VoteConfig(StageConfig):
             0 <= self.folds_per_trial <= self.folds,
             f"folds_per_trial must be in [0, folds], got {self.folds_per_trial}",
         )
+        self._check(bool(self.splits), "splits must name at least one split")
+        self._check(not set(self.splits) & set(self.holdout_splits), "holdout_splits must not overlap splits")
         self._check(self.cpus_per_trial > 0, f"cpus_per_trial must be > 0, got {self.cpus_per_trial}")
         for name in (
             "noisy_min_prob",

@@ -83,13 +83,14 @@ def run(run_dir: str, cfg: VoteConfig, *, force: bool = False) -> tuple[dict, bo
 
     def stage(table: pa.Table, ctx: StageContext) -> StageOutput:
         started = time.time()
-        rows = subset(table, cfg.splits)
+        rows = subset(table, cfg.splits + cfg.holdout_splits)
         sub = table.take(pa.array(rows, pa.int64()))
+        holdout = np.isin(manifest.column(sub, "split"), cfg.holdout_splits)
         classes = manifest.classes(sub)
         index = {c: i for i, c in enumerate(classes)}
         y = np.array([index[v] for v in manifest.column(sub, "label")], np.int64)
         groups = manifest.column(sub, "dup_group") if "dup_group" in sub.column_names else None
-        cf = crossfit.plan(len(rows), cfg.folds, seed=cfg.seed, labels=y, groups=groups)
+        cf = crossfit.plan(len(rows), cfg.folds, seed=cfg.seed, labels=y, groups=groups, trainable=~holdout)
         cf.check()
         x = load_inputs(run_dir, sub, size=cfg.image_size)
         loaded = time.time()
@@ -117,7 +118,10 @@ def run(run_dir: str, cfg: VoteConfig, *, force: bool = False) -> tuple[dict, bo
             score=1.0 - np.nan_to_num(manifest.column(table, "vote_given_prob").astype(float), nan=1.0),
         )  # fmt: skip
         q.write_queue(queue, ctx.workdir)
-        member_acc = {m: float((probs[i].argmax(1) == y).mean()) for i, m in enumerate(cfg.members)}
+        fit_rows = ~holdout
+        member_acc = {
+            m: float((probs[i][fit_rows].argmax(1) == y[fit_rows]).mean()) for i, m in enumerate(cfg.members)
+        }
         return StageOutput(
             table,
             {
@@ -126,7 +130,8 @@ def run(run_dir: str, cfg: VoteConfig, *, force: bool = False) -> tuple[dict, bo
                 "members": list(cfg.members),
                 "trials": info,
                 "member_oof_accuracy": member_acc,
-                "ensemble_oof_accuracy": float((s["top"] == y).mean()),
+                "ensemble_oof_accuracy": float((s["top"][fit_rows] == y[fit_rows]).mean()),
+                "held_out": int(holdout.sum()),
                 "noisy": int(noisy.sum()),
                 "ambiguous": int(ambiguous.sum()),
                 "queued": queue.num_rows,

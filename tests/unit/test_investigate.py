@@ -183,3 +183,23 @@ def test_with_the_real_engine_memorised_rows_are_only_scored_out_of_fold(request
         assert (pred[k][cf.masks[k]] == y[cf.masks[k]]).mean() == 1.0  # it saw these: memorised
     oof_acc = (crossfit.out_of_fold(probs, cf).argmax(1) == y).mean()
     assert oof_acc < 0.6  # random labels cannot be predicted by a model that never saw them
+
+
+def test_held_out_rows_are_scored_but_never_trained_on_or_decided():
+    labels = np.zeros(30, np.int64)
+    holdout = np.zeros(30, bool)
+    holdout[:5] = True
+    trained = []
+
+    def score(cf, lab):
+        cf.check()
+        trained.append(cf.masks.any(0).copy())
+        assert (cf.folds[:5] == crossfit.UNTRAINED).all()
+        return np.tile([0.6, 0.4], (30, 1)), {}
+
+    cfg = InvestigateConfig(rounds=3, certify_per_round=4, review_per_round=2, min_trusted=1000, folds=2)
+    res = run_loop(
+        labels, trusted=np.zeros(30, bool), active=np.ones(30, bool), holdout=holdout, score=score, cfg=cfg
+    )
+    assert not any(t[:5].any() for t in trained)
+    assert (res.state.status[:5] == rounds.HELDOUT).all() and not np.isnan(res.probs[:5]).any()
