@@ -38,6 +38,8 @@ def fit_models(data: core.Prepared, cfg: EvaluateConfig, *, storage: str | None)
         return core.fit_local(data, cfg)
     from dcai.train import pipeline as ray_train
 
+    options = {k: v for k, v in cfg.fit_kwargs().items() if k != "epochs"}  # epochs is the spec's own field
+
     def spec(seeds: list[int]) -> ray_train.FitSpec:
         return ray_train.FitSpec(
             data.model_fn(),
@@ -47,7 +49,7 @@ def fit_models(data: core.Prepared, cfg: EvaluateConfig, *, storage: str | None)
             data.y_val,
             seeds=seeds,
             epochs=cfg.epochs,
-            options={**cfg.fit_kwargs(), "device": cfg.device},
+            options={**options, "device": cfg.device},
         )
 
     if cfg.backend == "train":
