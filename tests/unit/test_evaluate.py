@@ -66,3 +66,6 @@ def test_run_stage_keeps_manifest_and_is_skipped_when_unchanged(folders, tmp_pat
     assert r.manifest("evaluate").equals(r.manifest("ingest"))
     _, ran_again = run(cfg, run_dir=r.root)
     assert not ran_again
+    from dcai.report.html import build
+
+    assert "fixed-model accuracy" in build(r.root)
