@@ -109,7 +109,7 @@ def run(
     """
     splits = {"train_splits": cfg.train_splits, "val_splits": cfg.val_splits, "test_splits": cfg.test_splits}
 
-    def gather(table: pa.Table | None):
+    def gather(table: pa.Table | None) -> tuple[sources.ImageList, sources.ImageList, dict]:
         if data_dir is not None:
             train, val, tests = sources.from_folders(data_dir, **splits)
         else:
@@ -123,7 +123,8 @@ def run(
     if run_dir is None:
         if data_dir is None:
             raise ValueError("evaluate needs run_dir or data_dir")
-        return measure(*gather(None), cfg), True
+        train, val, tests = gather(None)
+        return measure(train, val, tests, cfg), True
     r = Run(run_dir)
     source_manifest = None
     if manifest_stage is not None:
@@ -134,7 +135,8 @@ def run(
 
     def fn(table_in: pa.Table | None, ctx: StageContext) -> StageOutput:
         table = r.manifest(manifest_stage) if manifest_stage else table_in
-        metrics = measure(*gather(table), cfg, run_dir=r.root)
+        train, val, tests = gather(table)
+        metrics = measure(train, val, tests, cfg, run_dir=r.root)
         # The manifest passes through unchanged (an empty one if --data fills an otherwise empty run).
         return StageOutput(table_in if table_in is not None else manifest.empty(), metrics)
 

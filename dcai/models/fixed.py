@@ -131,6 +131,8 @@ class FixedNet(nn.Module):
     copied across by name (see ``tests/tf``).
     """
 
+    mean_bgr: torch.Tensor
+
     def __init__(self, num_classes: int = 10):
         super().__init__()
         # A buffer, not a Python constant: the forward must not create tensors (CUDA-graph capture).

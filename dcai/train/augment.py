@@ -39,7 +39,8 @@ def _grid(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     h, w = x.shape[-2:]
     ys = (torch.arange(h, device=x.device, dtype=torch.float32) + 0.5) / h
     xs = (torch.arange(w, device=x.device, dtype=torch.float32) + 0.5) / w
-    return torch.meshgrid(ys, xs, indexing="ij")
+    yy, xx = torch.meshgrid(ys, xs, indexing="ij")
+    return yy, xx
 
 
 def affine(

@@ -80,16 +80,13 @@ def load_images(
             out = list(pool.map(lambda u: inputs.load(u, size), uris))
         return np.stack(out) if out else np.zeros((0, size, size, 3), np.float32)
     with ThreadPoolExecutor(workers) as pool:
-        keys = [
-            k or h
-            for k, h in zip(keys, pool.map(lambda i: None if keys[i] else content_hash(uris[i]), range(n)))
-        ]
+        found: list[str] = list(pool.map(lambda i: keys[i] or content_hash(uris[i]), range(n)))
     path = _cache_file(Path(cache_dir), size)
     cache = _read_cache(path)
-    todo = sorted({k: i for i, k in enumerate(keys) if k not in cache}.values())
+    todo = sorted({k: i for i, k in enumerate(found) if k not in cache}.values())
     if todo:
         with ThreadPoolExecutor(workers) as pool:
             for i, px in zip(todo, pool.map(lambda i: inputs.load(uris[i], size), todo)):
-                cache[keys[i]] = px
+                cache[found[i]] = px
         _write_cache(path, cache)
-    return np.stack([cache[k] for k in keys]) if keys else np.zeros((0, size, size, 3), np.float32)
+    return np.stack([cache[k] for k in found]) if found else np.zeros((0, size, size, 3), np.float32)

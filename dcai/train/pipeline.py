@@ -201,8 +201,9 @@ def fan_out(
     )
     grid = tuner.fit()
     out: list[list[FitResult]] = [[] for _ in specs]
-    for result in grid:
+    for i in range(len(grid)):
+        result = grid[i]
         if result.error is not None:
             raise result.error
-        out[result.config["index"]] = _results(result.checkpoint, 1)
+        out[(result.config or {})["index"]] = _results(result.checkpoint, 1)
     return out
