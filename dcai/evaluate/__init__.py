@@ -1,0 +1,1 @@
+"""``dcai evaluate``: the competition's fixed model trained over seeds; val / test accuracy mean ± std."""
