@@ -183,6 +183,8 @@ def fan_out(
 
     from dcai._internal.ray_env import init_ray
 
+    # Tune's new console output ignores verbose=0 and draws tables into the stage's log; the old one obeys.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     init_ray()
     trainable = tune.with_resources(
         tune.with_parameters(_trial, specs=specs), {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
