@@ -12,6 +12,7 @@ from dcai.models.vote import VOTE_MEMBERS
 class VoteConfig(StageConfig):
     members: tuple[str, ...] = VOTE_MEMBERS  # the 3rd-place team's five architectures
     width: float = 1.0  # channel multiplier for every member (0.25 trains 5 members × 5 folds on a CPU)
+    widths: tuple[float, ...] = ()  # one multiplier per member, overriding width (e.g. a narrower ResNet34)
     folds: int = 5
     epochs: int = 30
     batch_size: int = 32
@@ -47,6 +48,9 @@ class VoteConfig(StageConfig):
         }
     }
 
+    def member_width(self, member: str) -> float:
+        return self.widths[self.members.index(member)] if self.widths else self.width
+
     def __post_init__(self) -> None:
         bad = [m for m in self.members if m not in VOTE_MEMBERS]
         self._check(
@@ -54,6 +58,10 @@ class VoteConfig(StageConfig):
         )
         self._check(len(set(self.members)) == len(self.members), "members must not repeat")
         self._check(self.width > 0, f"width must be > 0, got {self.width}")
+        self._check(
+            not self.widths or (len(self.widths) == len(self.members) and min(self.widths) > 0),
+            f"widths must give one positive multiplier per member ({len(self.members)}), got {self.widths}",
+        )
         self._check(self.folds >= 2, f"folds must be >= 2 (out-of-fold scores), got {self.folds}")
         self._check(self.epochs >= 1 and self.batch_size >= 1, "epochs and batch_size must be >= 1")
         self._check(self.lr > 0, f"lr must be > 0, got {self.lr}")

@@ -57,7 +57,7 @@ def fan_out(
         seeds = [cfg.seed * 10_000 + m * 100 + f for f in t["folds"]]
         specs.append(
             train_pipeline.FitSpec(
-                member_fn(t["member"], num_classes, width=cfg.width), x, y, seeds=seeds, epochs=cfg.epochs,
+                member_fn(t["member"], num_classes, width=cfg.member_width(t["member"])), x, y, seeds=seeds, epochs=cfg.epochs,
                 options={**options, "device": cfg.device}, train_masks=cf.masks[t["folds"]],
             )
         )  # fmt: skip

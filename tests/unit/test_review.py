@@ -188,3 +188,23 @@ def test_review_stage_simulated_reviewer_answers_at_most_max_items(tmp_path):
     report, _ = run(str(run_.root), ReviewConfig(max_items=2), truth_csv=str(truth))
     assert report["answered_from_queue"] == 2 and report["left_in_queue"] == 1
     assert report["suggestions_checked"] == 2 and report["suggestions_right"] == 2
+
+
+def test_truth_align_and_score_flags(tmp_path):
+    from dcai.review.truth import align, score
+
+    t = _table()
+    f = tmp_path / "truth.csv"
+    f.write_text(
+        "path,true_label,problem\n"
+        "train/i/img0.png,i,clean\ntrain/ii/img1.png,v,mislabel\ntrain/v/img2.png,,blank\ntrain/i/img3.png,i,clean\n"
+    )
+    truth = align(t, f)
+    assert truth["known"].tolist() == [True, True, True, True, False, False]
+    flagged = np.array([True, True, False, False, True, False])
+    s = score(flagged, truth, suggested=np.array([None, "v", None, None, None, None], dtype=object))
+    assert (s["rows"], s["errors"], s["flagged"], s["true_positives"]) == (4, 2, 2, 1)
+    assert s["precision"] == 0.5 and s["recall"] == 0.5 and s["suggestion_accuracy"] == 1.0
+    sample = tmp_path / "sample.csv"
+    sample.write_text("path,given_label,verdict,reviewed_label\ntrain/v/img2.png,v,remove,\n")
+    assert align(t, sample)["problem"][2] == "junk"

@@ -1,0 +1,364 @@
+"""Label benchmarks (issue 5): planted noise with cleanlab as baseline, the reviewed sample, end to end.
+
+    python -m bench.labels synth --n 2000 --epochs 15   # -> bench/results/labels_synth.json
+    python -m bench.labels real --epochs 15 --eval-epochs 30 --seeds 3   # -> bench/results/labels_real.json
+    python -m bench.labels write                        # the labels section of BENCHMARKS.md
+
+Every stage runs through its pipeline (Ray Tune / Ray Train on a local Ray). cleanlab's
+``find_label_issues`` runs in its own venv (/tmp/venv-cleanlab) on the vote's out-of-fold probabilities.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import itertools
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench._common import ROMAN, ROOT, machine, table, write_section
+
+RESULTS = ROOT / "bench" / "results"
+CLEANLAB = Path("/tmp/venv-cleanlab/bin/python")
+# CPU-sized members (2 shared cores): narrow where a member is expensive, full LeNet (already tiny)
+CPU_WIDTHS = {"resnet34": 0.125, "alexnet": 0.25, "lenet5": 1.0, "allconv": 0.25, "vgg16": 0.125}
+SWEEP = {"noisy_min_prob": (0.4, 0.5, 0.6, 0.7), "noisy_max_agreement": (0.2, 0.4, 0.6),
+         "ambiguous_max_top_prob": (0.3, 0.4, 0.5, 0.6), "ambiguous_min_entropy": (0.5, 0.6, 0.7, 1.01)}  # fmt: skip
+
+
+def _cli(*argv: str) -> None:
+    from dcai.cli import main
+
+    if main(list(argv)):
+        raise SystemExit(f"dcai {' '.join(argv)} failed")
+
+
+def vote_cfg(a):
+    from dcai.vote.config import VoteConfig
+
+    members = tuple(a.members.split(","))
+    return VoteConfig(members=members, widths=tuple(CPU_WIDTHS[m] for m in members), epochs=a.epochs,
+                      batch_size=32, folds=a.folds, holdout_splits=a.holdout)  # fmt: skip
+
+
+def inv_cfg(a):
+    from dcai.investigate.config import InvestigateConfig
+
+    return InvestigateConfig(model=a.aux_model, epochs=a.aux_epochs, batch_size=32, lr=2e-3, folds=a.folds,
+                             rounds=a.rounds, certify_per_round=a.k, review_per_round=a.l,
+                             min_trusted=a.min_trusted, holdout_splits=a.holdout)  # fmt: skip
+
+
+def cleanlab_issues(probs: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
+    """``cleanlab.filter.find_label_issues(labels, probs)`` (defaults) in the bench venv; None without it."""
+    if not CLEANLAB.exists():
+        return None
+    inp, out = RESULTS / "cleanlab_in.npz", RESULTS / "cleanlab_out.npy"
+    np.savez(inp, probs=probs, labels=labels)
+    code = ("import sys, numpy as np; from cleanlab.filter import find_label_issues as f; "
+            "z = np.load(sys.argv[1]); np.save(sys.argv[2], f(z['labels'], z['probs']))")  # fmt: skip
+    subprocess.run([str(CLEANLAB), "-c", code, str(inp), str(out)], check=True)
+    issues = np.load(out)
+    inp.unlink()
+    out.unlink()
+    return issues
+
+
+def _col(t, name):
+    from dcai import manifest
+
+    return manifest.column(t, name) if name in t.column_names else np.full(t.num_rows, None, object)
+
+
+def detectors(t, truth, rows, z) -> dict:
+    """Every detector on the same rows: vote flags, investigate's queue, clean's proposals, cleanlab."""
+    from dcai.review.truth import score
+
+    n = t.num_rows
+    out = {}
+    noisy, amb = _col(t, "vote_noisy") == True, _col(t, "vote_ambiguous") == True  # noqa: E712
+    out["vote (noisy or ambiguous)"] = score(
+        noisy | amb, truth, suggested=_col(t, "vote_top_label"), rows=rows
+    )
+    out["vote noisy only"] = score(noisy, truth, suggested=_col(t, "vote_top_label"), rows=rows)
+    inv = np.isin(_col(t, "investigate_status"), ("queued",))
+    out["investigate queue"] = score(inv, truth, suggested=_col(t, "suggested_label"), rows=rows)
+    act = _col(t, "clean_action")
+    out["clean: any action"] = score(act != "keep", truth, suggested=_col(t, "clean_label"), rows=rows)
+    out["clean: relabel or remove"] = score(np.isin(act, ("relabel", "remove")), truth,
+                                            suggested=_col(t, "clean_label"), rows=rows)  # fmt: skip
+    probs = z["probs"].mean(0)
+    issues = cleanlab_issues(probs, z["labels"])
+    if issues is not None:
+        f, s = np.zeros(n, bool), np.full(n, None, object)
+        zr = _rows(t, z)  # the vote's rows (label_book included); scored on ``rows`` only
+        f[zr], s[zr] = issues, np.asarray(z["classes"])[probs.argmax(1)]
+        out["cleanlab find_label_issues"] = score(f, truth, suggested=s, rows=rows)
+    relabel = act == "relabel"
+    known = relabel & truth["known"]
+    out["clean relabels right"] = {"relabels": int(known.sum()),
+                                   "right": int((_col(t, "clean_label")[known] == truth["true_label"][known]).sum())}  # fmt: skip
+    return out
+
+
+def sweep(t, truth, rows, z) -> list[dict]:
+    """F1 of the vote flags over the threshold grid (chooses VoteConfig's defaults), best first."""
+    from dcai.review.truth import score
+    from dcai.vote import scores as vs
+
+    s = vs.vote_scores(z["probs"], z["labels"])
+    zr = _rows(t, z)
+    out = []
+    for values in itertools.product(*SWEEP.values()):
+        kw = dict(zip(SWEEP, values))
+        noisy, amb = vs.flags(s, z["labels"], **kw)
+        flag = np.zeros(t.num_rows, bool)
+        flag[zr] = noisy | amb
+        out.append(
+            {
+                **kw,
+                **{
+                    k: v
+                    for k, v in score(flag, truth, rows=rows).items()
+                    if k in ("precision", "recall", "f1")
+                },
+            }
+        )
+    return sorted(out, key=lambda r: -r["f1"])[:10]
+
+
+def member_accuracy(t, truth, rows, z) -> dict:
+    """Out-of-fold accuracy of each member and the ensemble against the true labels of ``rows``."""
+    zr = _rows(t, z)
+    keep = np.isin(zr, rows) & np.array([v is not None for v in truth["true_label"][zr]])
+    true = truth["true_label"][zr][keep]
+    names = np.asarray(z["classes"])
+    probs = z["probs"][:, keep]
+    acc = {str(m): float((names[probs[i].argmax(1)] == true).mean()) for i, m in enumerate(z["members"])}
+    acc["ensemble"] = float((names[probs.mean(0).argmax(1)] == true).mean())
+    return {k: round(v, 4) for k, v in acc.items()}
+
+
+def stage_runs(run: Path, a) -> dict:
+    from dcai.clean.config import CleanConfig
+    from dcai.clean.pipeline import run as clean_run
+    from dcai.investigate.pipeline import run as inv_run
+    from dcai.vote.pipeline import run as vote_run
+
+    t0 = time.time()
+    vote_report, _ = vote_run(str(run), vote_cfg(a))
+    t1 = time.time()
+    inv_report, _ = inv_run(str(run), inv_cfg(a))
+    t2 = time.time()
+    clean_run(str(run), CleanConfig(auto=a.what == "real"))
+    return {"vote_seconds": round(t1 - t0), "investigate_seconds": round(t2 - t1), "vote_report": vote_report,
+            "investigate_rounds": inv_report["rounds"]}  # fmt: skip
+
+
+def _rows(t, z):
+    pos = {rid: i for i, rid in enumerate(_col(t, "id"))}
+    return np.array([pos[i] for i in z["ids"]])
+
+
+def synth(a) -> dict:
+    from dcai.investigate.pipeline import run as inv_run
+    from dcai.review.truth import align, score
+    from dcai.runs import Run
+
+    out = Path(a.workdir) / f"synth-n{a.n}-s{a.seed}"
+    if not (out / "truth.csv").exists():
+        _cli(
+            "synth",
+            str(out),
+            "--n",
+            str(a.n),
+            "--seed",
+            str(a.seed),
+            "--set",
+            f"mislabel_rate={a.mislabel_rate}",
+        )
+    run = out / "run"
+    _cli("ingest", str(out / "data"), "--run", str(run))
+    res = {"setup": {"n": a.n, "seed": a.seed, "mislabel_rate": a.mislabel_rate}, **stage_runs(run, a)}
+    t = Run(run).manifest("clean")
+    z = np.load(Run(run).stage_dir("vote") / "probs.npz")
+    truth, rows = align(t, out / "truth.csv"), _rows(t, z)
+    rows = rows[_col(t, "split")[rows] != "label_book"]
+    res["problems"] = {
+        p: int((truth["problem"][rows] == p).sum()) for p in sorted(set(truth["problem"][rows]))
+    }
+    res["detectors"] = detectors(t, truth, rows, z)
+    res["members"] = member_accuracy(t, truth, rows, z)
+    res["sweep"] = sweep(t, truth, rows, z)
+    # The loop with a simulated reviewer: how many reviews buy how much label accuracy.
+    rev = out / "run-review"
+    _cli("ingest", str(out / "data"), "--run", str(rev))
+    t0 = time.time()
+    rep, _ = inv_run(str(rev), inv_cfg(a), truth_csv=str(out / "truth.csv"))
+    tr = Run(rev).manifest("investigate")
+    tt = align(tr, out / "truth.csv")
+    play = np.flatnonzero(np.isin(_col(tr, "split"), ("train", "val")) & tt["known"])
+    raw = Run(rev).manifest("ingest")
+
+    def label_acc(tab):
+        lab, split = _col(tab, "label")[play], _col(tab, "split")[play]
+        junk = np.array([v is None for v in tt["true_label"][play]])
+        good = np.where(junk, split == "removed", (lab == tt["true_label"][play]) & (split != "removed"))
+        return round(float(good.mean()), 4)
+
+    res["reviewer_loop"] = {"rounds": rep["rounds"], "reviewed": rep["reviewed"], "seconds": round(time.time() - t0),
+                            "labels_right_before": label_acc(raw), "labels_right_after": label_acc(tr),
+                            "queue_score": score(_col(tr, "investigate_round") > 0, tt, rows=play)}  # fmt: skip
+    return res
+
+
+def real_source(work: Path) -> tuple[Path, list[dict]]:
+    """Every image, the 500 reviewed ones in split ``holdout`` (scored, never trained on)."""
+    work.mkdir(parents=True, exist_ok=True)
+    with open(ROMAN / "reviewed_sample.csv", newline="") as f:
+        sample = list(csv.DictReader(f))
+    held = {r["path"] for r in sample}
+    src = work / "source.csv"
+    with open(src, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["uri", "label", "split"])
+        for split in ("train", "val", "label_book"):
+            for img in sorted((ROMAN / split).glob("*/*")):
+                rel = f"{split}/{img.parent.name}/{img.name}"
+                w.writerow([str(img.resolve()), img.parent.name, "holdout" if rel in held else split])
+    return src, sample
+
+
+def end_to_end(tables: dict, work: Path, sample: list[dict], a) -> dict:
+    """The fixed model (engine of evaluate) over seeds: train/val of each table, test = the clean sample."""
+    from dcai.evaluate import core
+    from dcai.evaluate.config import EvaluateConfig
+    from dcai.evaluate.sources import ImageList, from_manifest
+
+    test = ImageList("sample")
+    for r in sample:
+        if r["verdict"] in ("ok", "wrong_label"):
+            test.uris.append(str((ROMAN / r["path"]).resolve()))
+            test.labels.append(r["reviewed_label"])
+            test.hashes.append(None)
+    cfg = EvaluateConfig(seeds=a.seeds, epochs=a.eval_epochs, device="cpu", test_splits=())
+    out = {"recipe": {"epochs": a.eval_epochs, "seeds": a.seeds, "batch_size": cfg.batch_size, "lr": cfg.lr}}
+    for name, t in tables.items():
+        train, val, _ = from_manifest(t, train_splits=("train",), val_splits=("val",), test_splits=())
+        data = core.prepare(train, val, {"sample": test}, max_images=cfg.max_images, cache_dir=work / "cache")
+        t0 = time.time()
+        results = core.fit_local(data, cfg, verbose=False)
+        s = core.summarize(results, data, cfg, seconds=time.time() - t0)
+        out[name] = {"n_train": s["n_train"], "n_val": s["n_val"], "test": s["test"]["sample"],
+                     "val_acc_mean": s["val_acc_mean"], "seconds": s["train_seconds"]}  # fmt: skip
+        print(f"end-to-end {name}: {s['test']['sample']}", flush=True)
+    return out
+
+
+def real(a) -> dict:
+    from dcai.clean.config import CleanConfig
+    from dcai.clean.pipeline import apply
+    from dcai.review.truth import align
+    from dcai.runs import Run
+
+    work = Path(a.workdir) / "real"
+    src, sample = real_source(work)
+    run = work / "run"
+    _cli("ingest", str(src), "--run", str(run))
+    res = stage_runs(run, a)
+    r = Run(run)
+    z = np.load(r.stage_dir("vote") / "probs.npz")
+    shutil.copy(ROMAN / "reviewed_sample.csv", work / "reviewed_sample.csv")
+    scored = r.manifest("investigate")  # every score column, before clean changes a label
+    variants = {"raw": r.manifest("ingest")}
+    for name, cfg in (("clean --auto", CleanConfig(auto=True)),
+                      ("clean --auto, doubtful removed", CleanConfig(auto=True, doubtful="remove"))):  # fmt: skip
+        t, _, metrics = apply(scored, cfg)
+        variants[name] = t
+        truth = align(t, work / "reviewed_sample.csv")
+        hold = np.flatnonzero(_col(t, "split") == "holdout") if name == "clean --auto" else None
+        if hold is not None:
+            res["detectors"] = detectors(t, truth, hold, z)
+            res["sample"] = {
+                k: int((truth["problem"][hold] == k).sum()) for k in ("clean", "mislabel", "junk")
+            }
+        res.setdefault("clean_actions", {})[name] = metrics["actions"]
+    res["end_to_end"] = end_to_end(variants, work, sample, a)
+    return res
+
+
+def write(results: Path) -> None:
+    """The BENCHMARKS.md section from the saved JSON results."""
+    parts = [f"Machine: {machine()}; no GPU was lent to this work, so no GPU figure here was measured."]
+    for what in ("synth", "real"):
+        p = results / f"labels_{what}.json"
+        if not p.exists():
+            parts.append(f"\n({what}: not run yet: `python -m bench.labels {what}`)")
+            continue
+        r = json.loads(p.read_text())
+        parts.append(
+            f"\n### {'Synthetic planted noise' if what == 'synth' else 'Real data: the reviewed sample'}\n"
+        )
+        parts.append(
+            f"Command: `{r['command']}`. Vote {r['vote_seconds']} s, investigate {r['investigate_seconds']} s."
+        )
+        rows = [[k, v["precision"], v["recall"], v["f1"], v.get("suggestion_accuracy", "")]
+                for k, v in r["detectors"].items() if "f1" in v]  # fmt: skip
+        parts.append(table(["detector", "precision", "recall", "F1", "suggestion accuracy"], rows))
+        if "members" in r:
+            parts.append(
+                "\nOut-of-fold accuracy against the true labels: "
+                + ", ".join(f"{k} {v}" for k, v in r["members"].items())
+            )
+        if "end_to_end" in r:
+            e = r["end_to_end"]
+            rows = [[k, v["n_train"], v["n_val"], f"{v['test']['mean']:.4f} ± {v['test']['std']:.4f}", v["test"]["per_seed"]]
+                    for k, v in e.items() if k != "recipe"]  # fmt: skip
+            parts.append(
+                f"\nFixed model, {e['recipe']}:\n\n"
+                + table(["data", "train", "val", "test acc", "per seed"], rows)
+            )
+    write_section("labels", "\n".join(parts))
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="python -m bench.labels")
+    p.add_argument("what", choices=("synth", "real", "write"))
+    p.add_argument("--workdir", default="/tmp/dcai-labels")
+    p.add_argument("--n", type=int, default=2000)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--mislabel-rate", type=float, default=0.2)
+    p.add_argument("--members", default="resnet34,alexnet,lenet5,allconv,vgg16")
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--epochs", type=int, default=15, help="vote members' epochs")
+    p.add_argument(
+        "--aux-model", default="lenet5", help="investigate's auxiliary model (fixed = the paper's)"
+    )
+    p.add_argument("--aux-epochs", type=int, default=20)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--k", type=int, default=400, help="certified per round")
+    p.add_argument("--l", type=int, default=100, help="queued per round")
+    p.add_argument("--min-trusted", type=int, default=800)
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--eval-epochs", type=int, default=30)
+    a = p.parse_args(argv)
+    a.holdout = ("holdout",) if a.what == "real" else ()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    if a.what == "write":
+        write(RESULTS)
+        return
+    result = synth(a) if a.what == "synth" else real(a)
+    result["command"] = "python -m bench.labels " + " ".join(sys.argv[1:] if argv is None else argv)
+    path = RESULTS / f"labels_{a.what}.json"
+    path.write_text(json.dumps(result, indent=1, default=str))
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
