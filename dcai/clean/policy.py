@@ -107,7 +107,8 @@ def decide(scores: Mapping[str, np.ndarray], *, cfg: CleanConfig | None = None) 
     new_label[relabel] = top[relabel]
     # A reviewer sees the best guess too: the vote's top label, else investigate's suggestion.
     ask = (action == REVIEW) | (action == REMOVE)
-    guess = np.where(other, top, np.where((sugg != "") & (sugg != label), sugg, None))
+    no_guess = np.full(n, None, dtype=object)
+    guess = np.where(other, top, np.where((sugg != "") & (sugg != label), sugg, no_guess))
     new_label[ask] = guess[ask]
     return {"action": action, "new_label": new_label, "rule": rule}
 

@@ -118,7 +118,8 @@ def run(
                 augment=cfg.augment, device=cfg.device, fit=fit,
             )  # fmt: skip
 
-        reviewer, truth, answers = None, None, {}
+        reviewer, truth = None, None
+        answers: dict[str, dec.Decision] = {}
         if truth_csv:
             tr = dec.TruthReviewer.from_csv(truth_csv)
             reviewer = _reviewer(sub, tr, index, answers)
@@ -153,15 +154,14 @@ def run(
                 "rounds": res.table,
                 "status": {s: status.count(s) for s in rounds.NAMES if s in status},
                 "reviewed": {
-                    k: sum(1 for d in answers.values() if d.action == k)
-                    for k in ("keep", "relabel", "remove")
+                    k: sum(d.action == k for d in answers.values()) for k in ("keep", "relabel", "remove")
                 },
                 "queued": queue.num_rows,
                 "simulated_reviewer": str(truth_csv) if truth_csv else None,
             },
         )
 
-    extra = [str(truth_csv), file_hash(truth_csv)] if truth_csv else None
+    extra = [str(truth_csv), file_hash(Path(truth_csv))] if truth_csv else None
     _, report, ran = Run(run_dir).execute(STAGE, stage, config=cfg.to_dict(), extra_key=extra, force=force)
     return report, ran
 

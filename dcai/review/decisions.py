@@ -191,7 +191,7 @@ def apply_decisions(
     for rid, d in decisions.items():
         i = pos[rid]
         review[i] = str(d)
-        if d.action == RELABEL:
+        if d.action == RELABEL and d.label is not None:
             relabel.setdefault(d.label, []).append(i)
         elif d.action == REMOVE:
             remove.append(i)

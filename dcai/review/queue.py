@@ -37,7 +37,7 @@ def make_queue(
     table: pa.Table,
     where: np.ndarray,
     *,
-    why: str | Sequence[str],
+    why: str | Sequence[str] | np.ndarray,
     suggested: Sequence | np.ndarray | None = None,
     score: Sequence[float] | np.ndarray | None = None,
 ) -> pa.Table:

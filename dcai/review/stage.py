@@ -87,7 +87,7 @@ def run(
             new = dec.read_decisions(decisions_csv, table)
         else:
             ids = pending[: cfg.max_items] if cfg.max_items else pending
-            new = dec.TruthReviewer.from_csv(truth_csv).answer(table, ids)
+            new = dec.TruthReviewer.from_csv(str(truth_csv)).answer(table, ids)
         answers = {**prior, **new}
         table = dec.apply_decisions(table, answers, stage=STAGE)
         with open(ctx.workdir / DECISIONS_CSV, "w", newline="") as f:
