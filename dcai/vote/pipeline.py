@@ -7,6 +7,7 @@ predicts every image with each member's fold models, keeps each image's out-of-f
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 
@@ -19,7 +20,7 @@ from dcai.investigate.oof import fit_info, make_augment
 from dcai.investigate.pipeline import gpus_for, load_inputs, subset
 from dcai.models.vote import model_fn as member_fn
 from dcai.review import queue as q
-from dcai.runs import Run, StageContext, StageOutput
+from dcai.runs import Run, StageContext, StageOutput, fingerprint
 from dcai.vote import scores as vs
 from dcai.vote.config import VoteConfig
 
@@ -92,16 +93,22 @@ def run(run_dir: str, cfg: VoteConfig, *, force: bool = False) -> tuple[dict, bo
         groups = manifest.column(sub, "dup_group") if "dup_group" in sub.column_names else None
         cf = crossfit.plan(len(rows), cfg.folds, seed=cfg.seed, labels=y, groups=groups, trainable=~holdout)
         cf.check()
-        x = load_inputs(run_dir, sub, size=cfg.image_size)
+        ids = manifest.column(sub, "id").astype(str)
+        key = train_key(cfg, ids, y)
+        probs, info = reuse(previous, key)
         loaded = time.time()
-        storage = cfg.storage_path or str(ctx.workdir / "tune")
-        raw, info = fan_out(x, y, cf, cfg, num_classes=len(classes), storage=storage)
-        if not cfg.storage_path:
-            shutil.rmtree(storage, ignore_errors=True)  # the predictions are kept in probs.npz
-        probs = np.stack([crossfit.out_of_fold(raw[m], cf) for m in range(len(cfg.members))])  # (M, N, C)
+        if probs is None:
+            x = load_inputs(run_dir, sub, size=cfg.image_size)
+            loaded = time.time()
+            storage = cfg.storage_path or str(ctx.workdir / "tune")
+            raw, info = fan_out(x, y, cf, cfg, num_classes=len(classes), storage=storage)
+            if not cfg.storage_path:
+                shutil.rmtree(storage, ignore_errors=True)  # the predictions are kept in probs.npz
+            probs = np.stack([crossfit.out_of_fold(raw[m], cf) for m in range(len(cfg.members))])  # (M, N, C)
         np.savez_compressed(
-            ctx.workdir / "probs.npz", probs=probs.astype(np.float32), labels=y, folds=cf.folds,
-            ids=manifest.column(sub, "id").astype(str), classes=np.asarray(classes), members=np.asarray(cfg.members),
+            ctx.workdir / "probs.npz", probs=probs.astype(np.float32), labels=y, folds=cf.folds, ids=ids,
+            classes=np.asarray(classes), members=np.asarray(cfg.members), key=np.asarray(key),
+            info=np.asarray(json.dumps(info)),
         )  # fmt: skip
         s = vs.vote_scores(probs, y)
         noisy, ambiguous = vs.flags(
@@ -140,8 +147,32 @@ def run(run_dir: str, cfg: VoteConfig, *, force: bool = False) -> tuple[dict, bo
             },
         )
 
-    _, report, ran = Run(run_dir).execute(STAGE, stage, config=cfg.to_dict(), force=force)
+    the_run = Run(run_dir)
+    previous = the_run.stage_dir(STAGE)
+    _, report, ran = the_run.execute(STAGE, stage, config=cfg.to_dict(), force=force)
     return report, ran
+
+
+# Options that only turn probabilities into flags: changing them re-flags without retraining.
+FLAG_OPTIONS = ("noisy_min_prob", "noisy_max_agreement", "ambiguous_max_top_prob", "ambiguous_min_entropy")
+
+
+def train_key(cfg: VoteConfig, ids: np.ndarray, y: np.ndarray) -> str:
+    """What the members' out-of-fold probabilities depend on: the training options, the rows, their labels."""
+    options = {k: v for k, v in cfg.to_dict().items() if k not in FLAG_OPTIONS}
+    return fingerprint({"options": options, "ids": ids.tolist(), "labels": y.tolist()})
+
+
+def reuse(previous, key: str) -> tuple[np.ndarray | None, list]:
+    """The probabilities of an earlier vote of this run trained the same way, else ``(None, [])``."""
+    path = previous / "probs.npz" if previous is not None else None
+    if path is None or not path.exists():
+        return None, []
+    with np.load(path) as z:
+        if "key" not in z or str(z["key"]) != key:
+            return None, []
+        print("   vote: same training as the last vote; re-flagging its probabilities", flush=True)
+        return z["probs"].astype(np.float64), json.loads(str(z["info"])) if "info" in z else []
 
 
 def write_columns(table, rows, s, noisy, ambiguous, classes, folds) -> pa.Table:

@@ -70,3 +70,21 @@ def test_config_names_what_is_allowed():
         VoteConfig(members=("resnet18",))
     with pytest.raises(ConfigError, match="folds_per_trial"):
         VoteConfig(folds=3, folds_per_trial=4)
+
+
+def test_changing_only_flag_thresholds_reuses_the_trained_probabilities(tmp_path):
+    import json
+
+    from dcai.vote.pipeline import reuse, train_key
+
+    ids, y = np.array(["a", "b"]), np.array([0, 1])
+    key = train_key(VoteConfig(), ids, y)
+    assert key == train_key(VoteConfig(noisy_min_prob=0.8, ambiguous_min_entropy=0.9), ids, y)
+    assert key != train_key(VoteConfig(epochs=3), ids, y) != train_key(VoteConfig(), ids, np.array([1, 1]))
+    probs = np.full((5, 2, 2), 0.5)
+    np.savez(
+        tmp_path / "probs.npz", probs=probs, key=np.asarray(key), info=np.asarray(json.dumps([{"m": 1}]))
+    )
+    got, info = reuse(tmp_path, key)
+    assert np.array_equal(got, probs) and info == [{"m": 1}]
+    assert reuse(tmp_path, "other")[0] is None and reuse(None, key)[0] is None
