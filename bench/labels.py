@@ -133,6 +133,31 @@ def sweep(t, truth, rows, z) -> list[dict]:
     return sorted(out, key=lambda r: -r["f1"])[:10]
 
 
+def auto_curves(t, truth, rows, z) -> dict:
+    """How right clean's automatic actions would be per threshold: relabels (new label = true label) and
+    junk removals (the image is junk or mislabelled), over the scored ``rows``."""
+    from dcai.vote import scores as vs
+
+    s, zr = vs.vote_scores(z["probs"], z["labels"]), _rows(t, z)
+    keep = np.isin(zr, rows)
+    names = np.asarray(z["classes"])
+    true, prob = truth["true_label"][zr], truth["problem"][zr]
+    other = (s["top"] != z["labels"]) & keep
+    out: dict = {"relabel": [], "junk": []}
+    for p_min in (0.5, 0.6, 0.7, 0.8, 0.9):
+        for agree in (0.2, 0.4):
+            pick = other & (s["top_prob"] >= p_min) & (s["agreement"] <= agree)
+            right = int((names[s["top"][pick]] == true[pick]).sum())
+            out["relabel"].append(
+                {"min_prob": p_min, "max_agreement": agree, "n": int(pick.sum()), "right": right}
+            )
+    for p_max, ent in itertools.product((0.25, 0.35, 0.45), (0.6, 0.75, 0.9)):
+        pick = keep & (s["top_prob"] <= p_max) & (s["entropy"] >= ent)
+        bad = int(np.isin(prob[pick], ("mislabel", "blank", "scribble", "off_class", "junk")).sum())
+        out["junk"].append({"max_top_prob": p_max, "min_entropy": ent, "n": int(pick.sum()), "error": bad})
+    return out
+
+
 def member_accuracy(t, truth, rows, z) -> dict:
     """Out-of-fold accuracy of each member and the ensemble against the true labels of ``rows``."""
     zr = _rows(t, z)
@@ -196,6 +221,7 @@ def synth(a) -> dict:
     res["detectors"] = detectors(t, truth, rows, z)
     res["members"] = member_accuracy(t, truth, rows, z)
     res["sweep"] = sweep(t, truth, rows, z)
+    res["auto_curves"] = auto_curves(t, truth, rows, z)
     # The loop with a simulated reviewer: how many reviews buy how much label accuracy.
     rev = out / "run-review"
     _cli("ingest", str(out / "data"), "--run", str(rev))
@@ -285,6 +311,7 @@ def real(a) -> dict:
         hold = np.flatnonzero(_col(t, "split") == "holdout") if name == "clean --auto" else None
         if hold is not None:
             res["detectors"] = detectors(t, truth, hold, z)
+            res["auto_curves"] = auto_curves(t, truth, hold, z)
             res["sample"] = {
                 k: int((truth["problem"][hold] == k).sum()) for k in ("clean", "mislabel", "junk")
             }
