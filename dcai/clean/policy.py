@@ -2,7 +2,7 @@
 
 Columns read (each optional except ``label``): ``split``, ``trusted``, dedup's ``dup_conflict``,
 investigate's ``aux_loss``, ``suggested_label``, ``certified``, vote's ``vote_agreement``,
-``vote_entropy``, ``vote_top_label``, ``vote_top_prob``. Actions: keep, relabel, remove, review.
+``vote_entropy``, ``vote_top_label``, ``vote_top_prob``, ``vote_given_prob``. Actions: keep, relabel, remove, review.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ EVIDENCE = (
     "vote_entropy",
     "vote_top_label",
     "vote_top_prob",
+    "vote_given_prob",
 )
 
 
@@ -59,11 +60,10 @@ def decide(scores: Mapping[str, np.ndarray], *, cfg: CleanConfig | None = None) 
     n = len(label)
     split = _strings(scores, "split", n)
     trusted = _bools(scores, "trusted", n)
-    has_vote = "vote_top_prob" in scores
-    has_aux = "aux_loss" in scores
 
     top = _strings(scores, "vote_top_label", n)
     top_p = _floats(scores, "vote_top_prob", n)
+    given_p = _floats(scores, "vote_given_prob", n)
     agree = _floats(scores, "vote_agreement", n)
     entropy = _floats(scores, "vote_entropy", n)
     sugg = _strings(scores, "suggested_label", n)
@@ -76,14 +76,10 @@ def decide(scores: Mapping[str, np.ndarray], *, cfg: CleanConfig | None = None) 
         other = (top != label) & (top != "")
         junk = (top_p <= cfg.junk_max_top_prob) & (entropy >= cfg.junk_min_entropy)
         consensus = (sugg == "") | (sugg == top) if cfg.require_consensus else np.ones(n, bool)
-        strong = other & (top_p >= cfg.relabel_min_prob) & (agree <= cfg.relabel_max_agreement) & consensus
-        if not has_vote and has_aux:
-            # Investigate alone: its suggestion is the only other-label evidence; never strong enough alone.
-            strong = np.zeros(n, bool)
-        noisy = other & (top_p >= cfg.noisy_min_prob)
+        noisy = other & (top_p - given_p >= cfg.noisy_min_margin) & (agree <= cfg.noisy_max_agreement)
+        strong = noisy & (top_p >= cfg.relabel_min_prob) & (agree <= cfg.relabel_max_agreement) & consensus
         aux_doubt = (aux_loss > cfg.aux_review_loss) & ~certified
-        if has_aux:
-            noisy |= (sugg != "") & (sugg != label) & aux_doubt
+        noisy |= (sugg != "") & (sugg != label) & aux_doubt  # investigate's own other-label evidence
         ambiguous = (top_p < cfg.ambiguous_max_top_prob) | (entropy >= cfg.ambiguous_min_entropy)
 
     in_play = ~np.isin(split, INACTIVE_SPLITS) & ~trusted

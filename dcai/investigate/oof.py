@@ -76,6 +76,11 @@ def fit_predict(
         device=device,
     )
     fit_s = time.time() - started
+    if [int(r.seed) for r in results] != [int(s) for s in seeds]:
+        # e.g. a Ray run resumed from another fit's checkpoint: its models trained on other rows
+        raise RuntimeError(
+            f"fit returned models for seeds {[r.seed for r in results]}, asked for {list(seeds)}"
+        )
     probs = predict(model_fn, [r.state_dict for r in results], x, device=device)
     return np.asarray(probs, dtype=np.float64), fit_info(results, fit_s, epochs)
 

@@ -8,6 +8,7 @@ Writes ``NN-investigate/`` with the manifest (``aux_loss``, ``aux_top_prob``, ``
 from __future__ import annotations
 
 import shutil
+import uuid
 from pathlib import Path
 
 import numpy as np
@@ -54,13 +55,15 @@ def ray_fit(*, gpus: float, storage: str, name: str):
         spec = train_pipeline.FitSpec(
             model_fn, x, y, seeds=list(seeds), epochs=epochs, options=options, train_masks=train_masks
         )
-        # Ray Train picks the worker's device; "auto" on a CPU worker is the CPU.
+        # Ray Train picks the worker's device; "auto" on a CPU worker is the CPU. A fresh run name per
+        # fit: Ray Train resumes a run of the same name from its last checkpoint, which would hand
+        # back the previous round's models (trained on other rows) instead of training new ones.
         return train_pipeline.train(
             spec,
             num_workers=1,
             use_gpu=gpus > 0,
             storage_path=storage,
-            name=name,
+            name=f"{name}-{uuid.uuid4().hex[:12]}",
             device=None if gpus > 0 else "cpu",
         )
 
@@ -112,10 +115,13 @@ def run(
         storage = str(ctx.workdir / "ray")
         fit = ray_fit(gpus=gpus_for(cfg.gpus), storage=storage, name="investigate")
 
+        fits = []
+
         def score(cf, labels):
+            fits.append(len(fits) + 1)  # new seeds every round: new models, never a resumed old one
             return cross_fit(
-                model_fn, x, labels, cf, seed=cfg.seed, epochs=cfg.epochs, batch_size=cfg.batch_size, lr=cfg.lr,
-                augment=cfg.augment, device=cfg.device, fit=fit,
+                model_fn, x, labels, cf, seed=cfg.seed * 100 + len(fits), epochs=cfg.epochs,
+                batch_size=cfg.batch_size, lr=cfg.lr, augment=cfg.augment, device=cfg.device, fit=fit,
             )  # fmt: skip
 
         reviewer, truth = None, None

@@ -32,7 +32,7 @@ class VoteConfig(StageConfig):
     cpus_per_trial: float = 1.0
     storage_path: str = ""  # Tune's storage (shared by all nodes on a cluster); "" = inside the stage
     # Flags (dcai.vote.scores.flags). Chosen on synthetic planted noise by bench/labels.py, see there.
-    noisy_min_prob: float = 0.5
+    noisy_min_margin: float = 0.1
     noisy_max_agreement: float = 0.4
     ambiguous_max_top_prob: float = 0.5
     ambiguous_min_entropy: float = 0.6
@@ -76,7 +76,7 @@ class VoteConfig(StageConfig):
         self._check(not set(self.splits) & set(self.holdout_splits), "holdout_splits must not overlap splits")
         self._check(self.cpus_per_trial > 0, f"cpus_per_trial must be > 0, got {self.cpus_per_trial}")
         for name in (
-            "noisy_min_prob",
+            "noisy_min_margin",
             "noisy_max_agreement",
             "ambiguous_max_top_prob",
             "ambiguous_min_entropy",

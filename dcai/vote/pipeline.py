@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
+import uuid
 
 import numpy as np
 import pyarrow as pa
@@ -65,7 +66,7 @@ def fan_out(
     started = time.time()
     fitted = train_pipeline.fan_out(
         specs, cpus_per_trial=cfg.cpus_per_trial, gpus_per_trial=gpus_for(cfg.gpus_per_trial),
-        storage_path=storage, name="vote",
+        storage_path=storage, name=f"vote-{uuid.uuid4().hex[:12]}",  # a fresh run: never resume another
     )  # fmt: skip
     seconds = time.time() - started
     out = np.full((len(cfg.members), cf.k, len(y), num_classes), np.nan, np.float32)
@@ -112,7 +113,7 @@ def run(run_dir: str, cfg: VoteConfig, *, force: bool = False) -> tuple[dict, bo
         )  # fmt: skip
         s = vs.vote_scores(probs, y)
         noisy, ambiguous = vs.flags(
-            s, y, noisy_min_prob=cfg.noisy_min_prob, noisy_max_agreement=cfg.noisy_max_agreement,
+            s, y, noisy_min_margin=cfg.noisy_min_margin, noisy_max_agreement=cfg.noisy_max_agreement,
             ambiguous_max_top_prob=cfg.ambiguous_max_top_prob, ambiguous_min_entropy=cfg.ambiguous_min_entropy,
         )  # fmt: skip
         table = write_columns(table, rows, s, noisy, ambiguous, classes, cf.folds)
@@ -154,7 +155,7 @@ def run(run_dir: str, cfg: VoteConfig, *, force: bool = False) -> tuple[dict, bo
 
 
 # Options that only turn probabilities into flags: changing them re-flags without retraining.
-FLAG_OPTIONS = ("noisy_min_prob", "noisy_max_agreement", "ambiguous_max_top_prob", "ambiguous_min_entropy")
+FLAG_OPTIONS = ("noisy_min_margin", "noisy_max_agreement", "ambiguous_max_top_prob", "ambiguous_min_entropy")
 
 
 def train_key(cfg: VoteConfig, ids: np.ndarray, y: np.ndarray) -> str:

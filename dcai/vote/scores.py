@@ -45,15 +45,16 @@ def flags(
     scores: dict[str, np.ndarray],
     labels: np.ndarray,
     *,
-    noisy_min_prob: float,
+    noisy_min_margin: float,
     noisy_max_agreement: float,
     ambiguous_max_top_prob: float,
     ambiguous_min_entropy: float,
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(noisy, ambiguous)`` bool ``(N,)``.
 
-    *noisy*: the ensemble prefers another label with mean probability >= ``noisy_min_prob`` and at
-    most ``noisy_max_agreement`` of the members vote for the given one. *ambiguous* (only where not
+    *noisy*: the ensemble's top label is another one, ahead of the given label's mean probability by
+    at least ``noisy_min_margin``, and at most ``noisy_max_agreement`` of the members vote for the
+    given one. *ambiguous* (only where not
     noisy): the top probability is below ``ambiguous_max_top_prob`` or the entropy is at least
     ``ambiguous_min_entropy``. Unscored rows are neither.
     """
@@ -61,7 +62,7 @@ def flags(
     with np.errstate(invalid="ignore"):
         noisy = (
             (scores["top"] != labels)
-            & (scores["top_prob"] >= noisy_min_prob)
+            & (scores["top_prob"] - scores["given_prob"] >= noisy_min_margin)
             & (scores["agreement"] <= noisy_max_agreement)
         )
         ambiguous = ~noisy & (

@@ -21,19 +21,20 @@ def _scores(**cols) -> dict[str, np.ndarray]:
     return {k: O(v, dtype=object) for k, v in {**base, **cols}.items()}
 
 
-def _vote(label, top, top_p, agree, ent, **extra):
-    return _scores(
-        label=label, vote_top_label=top, vote_top_prob=top_p, vote_agreement=agree, vote_entropy=ent, **extra
-    )
+def _vote(label, top, top_p, agree, ent, given=None, **extra):
+    """A vote score table; the given label's probability defaults to the top's where they agree, else 0.02."""
+    given = given or [p if t == lab else 0.02 for lab, t, p in zip(label, top, top_p)]
+    return _scores(label=label, vote_top_label=top, vote_top_prob=top_p, vote_given_prob=given,
+                   vote_agreement=agree, vote_entropy=ent, **extra)  # fmt: skip
 
 
 def test_each_vote_rule_fires_on_its_own_row():
     s = _vote(
         label=["i", "i", "ii", "iv", "v", "x"],
         top=["i", "ii", "iii", "vi", "v", "x"],
-        top_p=[0.95, 0.92, 0.6, 0.2, 0.45, 0.9],
+        top_p=[0.95, 0.92, 0.6, 0.2, 0.25, 0.9],
         agree=[1.0, 0.0, 0.4, 0.2, 0.6, 1.0],
-        ent=[0.1, 0.15, 0.5, 0.9, 0.5, 0.62],
+        ent=[0.1, 0.15, 0.5, 0.9, 0.5, 0.85],
     )
     d = policy.decide(s)
     assert d["action"].tolist() == ["keep", "relabel", "review", "remove", "review", "review"]
@@ -96,7 +97,7 @@ def test_duplicate_conflict_is_queued_and_missing_evidence_keeps():
 
 
 def test_doubtful_remove_takes_out_what_would_be_asked():
-    s = _vote(label=["v", "i"], top=["v", "i"], top_p=[0.45, 0.99], agree=[0.6, 1.0], ent=[0.5, 0.02])
+    s = _vote(label=["v", "i"], top=["v", "i"], top_p=[0.25, 0.99], agree=[0.6, 1.0], ent=[0.5, 0.02])
     d = policy.decide(s, cfg=CleanConfig(doubtful="remove"))
     assert d["action"].tolist() == ["remove", "keep"]
 
@@ -108,8 +109,8 @@ def test_doubt_score_orders_by_missing_support():
 
 
 def test_config_refuses_inconsistent_thresholds():
-    with pytest.raises(ConfigError, match="relabel_min_prob"):
-        CleanConfig(relabel_min_prob=0.4, noisy_min_prob=0.5)
+    with pytest.raises(ConfigError, match="relabel_max_agreement"):
+        CleanConfig(relabel_max_agreement=0.6, noisy_max_agreement=0.4)
     with pytest.raises(ConfigError, match="doubtful"):
         CleanConfig(doubtful="delete")
 
@@ -119,7 +120,7 @@ def _manifest() -> pa.Table:
         ("a", "i", "i", 0.99, 1.0, 0.05),
         ("b", "i", "ii", 0.95, 0.0, 0.1),
         ("c", "iv", "vi", 0.2, 0.2, 0.9),
-        ("d", "v", "v", 0.45, 0.6, 0.5),
+        ("d", "v", "v", 0.25, 0.6, 0.5),
     ]
     t = manifest.from_rows(
         {"id": i, "uri": f"/x/{i}.png", "label": lab, "split": "train", "origin": "original"}
@@ -127,6 +128,7 @@ def _manifest() -> pa.Table:
     )
     for name, k in (("vote_top_label", 2), ("vote_top_prob", 3), ("vote_agreement", 4), ("vote_entropy", 5)):
         t = manifest.with_column(t, name, [r[k] for r in rows])
+    t = manifest.with_column(t, "vote_given_prob", [0.99, 0.02, 0.1, 0.25])
     return t
 
 

@@ -19,7 +19,10 @@ def _spies():
     """A fit that remembers each model's rows, and a predict whose class 0 means "I trained on this row"."""
 
     def fit(model_fn, x, y, *, seeds, train_masks, **_):
-        return [SimpleNamespace(state_dict={"rows": m.copy()}, history=[{"acc": 1.0}]) for m in train_masks]
+        return [
+            SimpleNamespace(seed=s, state_dict={"rows": m.copy()}, history=[{"acc": 1.0}])
+            for s, m in zip(seeds, train_masks)
+        ]
 
     def predict(model_fn, states, x, **_):
         seen = np.stack([s["rows"] for s in states])  # (K, N)

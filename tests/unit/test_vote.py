@@ -11,7 +11,7 @@ from dcai.vote.config import VoteConfig
 from dcai.vote.pipeline import trials
 
 FLAGS = {
-    "noisy_min_prob": 0.5,
+    "noisy_min_margin": 0.1,
     "noisy_max_agreement": 0.4,
     "ambiguous_max_top_prob": 0.5,
     "ambiguous_min_entropy": 0.6,
@@ -79,7 +79,7 @@ def test_changing_only_flag_thresholds_reuses_the_trained_probabilities(tmp_path
 
     ids, y = np.array(["a", "b"]), np.array([0, 1])
     key = train_key(VoteConfig(), ids, y)
-    assert key == train_key(VoteConfig(noisy_min_prob=0.8, ambiguous_min_entropy=0.9), ids, y)
+    assert key == train_key(VoteConfig(noisy_min_margin=0.8, ambiguous_min_entropy=0.9), ids, y)
     assert key != train_key(VoteConfig(epochs=3), ids, y) != train_key(VoteConfig(), ids, np.array([1, 1]))
     probs = np.full((5, 2, 2), 0.5)
     np.savez(
