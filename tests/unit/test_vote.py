@@ -88,3 +88,22 @@ def test_changing_only_flag_thresholds_reuses_the_trained_probabilities(tmp_path
     got, info = reuse(tmp_path, key)
     assert np.array_equal(got, probs) and info == [{"m": 1}]
     assert reuse(tmp_path, "other")[0] is None and reuse(None, key)[0] is None
+
+
+def test_calibrate_sweep_and_curves_on_a_planted_toy():
+    from dcai.vote import calibrate
+
+    rng = np.random.default_rng(0)
+    n, c = 400, 4
+    true = rng.integers(0, c, n)
+    given = true.copy()
+    flip = rng.random(n) < 0.2
+    given[flip] = (true[flip] + 1) % c
+    probs = np.full((3, n, c), 0.05)
+    probs[:, np.arange(n), true] = 0.85  # members that know the truth
+    s = vs.vote_scores(probs, given)
+    out = calibrate.sweep(s, given, flip, defaults={k: getattr(VoteConfig(), k) for k in calibrate.GRID})
+    assert out["defaults_on_report_half"]["f1"] == 1.0 and out["best_on_report_half"]["f1"] == 1.0
+    curves = calibrate.auto_curves(s, given, true, flip)
+    assert all(r["right"] == r["n"] == flip.sum() for r in curves["relabel"][:4])
+    assert calibrate.accuracy(probs, true, ["a", "b", "c"])["ensemble"] == 1.0
