@@ -19,8 +19,27 @@ from dcai.models import inputs  # noqa: E402
 from dcai.models.fixed import FixedNet, preprocess  # noqa: E402
 from dcai.train.optim import StackedAdam  # noqa: E402
 
-ROMAN = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "dcai-roman"
+ROOT = Path(__file__).resolve().parents[2]
+ROMAN = ROOT.parent / "shared" / "data" / "dcai-roman"
 keras = tf.keras
+MEASURED: dict[str, float] = {}  # max abs differences, written for BENCHMARKS.md by the fixture below
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _write_measurements():
+    yield
+    import json
+    import platform
+
+    out = ROOT / "bench" / "results" / "tf_parity.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    versions = {
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+    }
+    out.write_text(json.dumps({"max_abs_diff": MEASURED, "versions": versions}, indent=2))
 
 
 def _roman_files(n_per_class: int = 3) -> list[Path]:
@@ -38,6 +57,7 @@ def test_resize_matches_tf_image_resize_on_competition_images():
         img = tf.io.decode_image(tf.io.read_file(str(f)), channels=3, expand_animations=False)
         ref = tf.image.resize(img, (32, 32)).numpy()  # the loader's call: bilinear, no antialias
         worst = max(worst, float(np.abs(inputs.load(str(f)) - ref).max()))
+    MEASURED["tf.image.resize, 30 competition images"] = worst
     print(f"resize: max abs diff vs tf.image.resize over competition images = {worst:.2e}")
     assert worst <= 1e-3
 
@@ -64,6 +84,7 @@ def test_whole_official_loader_matches(tmp_path):
     )
     ref = np.concatenate([x.numpy() for x, _ in ds])
     ours = np.stack([inputs.load(p) for p in ds.file_paths])
+    MEASURED["image_dataset_from_directory, label book"] = float(np.abs(ours - ref).max())
     print(f"loader: max abs diff over {len(ours)} label-book images = {np.abs(ours - ref).max():.2e}")
     assert np.abs(ours - ref).max() <= 1e-3
 
@@ -72,7 +93,8 @@ def test_preprocess_matches_keras_caffe():
     x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype(np.float32)
     ref = keras.applications.resnet.preprocess_input(x.copy())
     ours = preprocess(torch.from_numpy(x).permute(0, 3, 1, 2), torch.tensor([103.939, 116.779, 123.68]))
-    assert np.abs(ours.permute(0, 2, 3, 1).numpy() - ref).max() <= 1e-4
+    MEASURED["preprocess_input (caffe)"] = float(np.abs(ours.permute(0, 2, 3, 1).numpy() - ref).max())
+    assert MEASURED["preprocess_input (caffe)"] <= 1e-4
 
 
 def _keras_fixed_model(num_classes: int = 10):
@@ -155,6 +177,7 @@ def test_model_with_copied_weights_gives_the_same_logits():
         got = ours(torch.from_numpy(x).permute(0, 3, 1, 2)).numpy()
     ref = model(x, training=False).numpy()
     diff = np.abs(got - ref).max()
+    MEASURED["logits, Keras weights copied, inference"] = float(diff)
     print(f"inference logits: max abs diff = {diff:.2e} (logits up to {np.abs(ref).max():.2f})")
     assert diff <= 1e-4
 
@@ -165,6 +188,7 @@ def test_model_with_copied_weights_gives_the_same_logits():
     ours.train()
     with torch.no_grad():
         got_train = ours(torch.from_numpy(x).permute(0, 3, 1, 2)).numpy()
+    MEASURED["logits, training-mode BatchNorm"] = float(np.abs(got_train - ref_train).max())
     assert np.abs(got_train - ref_train).max() <= 1e-3 * max(1.0, np.abs(ref_train).max())
     keras_step = bn.moving_mean.numpy() - before
     ours_step = ours.conv2_block1.bn1.running_mean.numpy() - before
@@ -183,5 +207,6 @@ def test_adam_matches_keras():
         opt.apply_gradients([(tf.constant(g), var)])
         adam.step([torch.from_numpy(g)[None]], torch.ones(1))
     diff = np.abs(ours[0].numpy() - var.numpy()).max()
+    MEASURED["Adam, 20 steps"] = float(diff)
     print(f"adam: max abs diff after 20 steps = {diff:.2e}")
     assert diff <= 1e-7
