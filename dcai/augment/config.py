@@ -69,6 +69,8 @@ class AugmentConfig(StageConfig):
     classifier: str = ""
     classify_size: int = 32  # crops are resized to this square before classify (the fixed model's input)
     batch_size: int = 32  # tasks per Ray Data batch
+    # apply the run's latest tune stage's best policy (its report's "best" overrides) over this config
+    tuned: bool = False
 
     PRESETS = {
         "tiny": {

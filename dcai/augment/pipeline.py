@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from dcai import manifest
 from dcai.augment import derive, geometry, plan, policies, validity
 from dcai.augment.config import AugmentConfig
+from dcai.config import ConfigError
 from dcai.runs import Run, StageContext, StageOutput
 
 STAGE = "augment"
@@ -149,6 +150,30 @@ def augment_table(
     return StageOutput(out, metrics)
 
 
+def apply_tuned(run_dir: str, cfg: AugmentConfig) -> tuple[AugmentConfig, dict | None]:
+    """With ``cfg.tuned``: ``cfg`` with the run's latest tune ``best`` applied, and what was applied.
+
+    Dict fields merge (tune sets ``sources`` heavy / autoaugment / mirror and keeps this config's crop
+    and compose counts); other fields are replaced.
+    """
+    if not cfg.tuned:
+        return cfg, None
+    run_obj = Run(run_dir)
+    stage = run_obj.stage_dir("tune")
+    best = run_obj.report("tune").get("best")
+    if stage is None or not isinstance(best, dict):
+        raise ConfigError(
+            f"{run_obj.root}: augment has tuned=true but the run has no tune stage with a 'best' policy; "
+            f"run `dcai tune --run {run_dir}` first or set tuned=false"
+        )
+    tuned_from = {"stage": stage.name, "overrides": best}
+    merged = {}
+    for k, v in best.items():
+        current = getattr(cfg, k, None)
+        merged[k] = {**current, **v} if isinstance(v, dict) and isinstance(current, dict) else v
+    return cfg.replace(**merged), tuned_from
+
+
 def run(
     run_dir: str,
     cfg: AugmentConfig,
@@ -166,6 +191,7 @@ def run(
     identifies the classifier so an unchanged stage is skipped; without it a run with one always reruns.
     """
     run_obj = Run(run_dir)
+    cfg, tuned_from = apply_tuned(run_dir, cfg)
 
     def stage(table: pa.Table | None, ctx: StageContext) -> StageOutput:
         assert table is not None
@@ -173,9 +199,14 @@ def run(
         fn = classify
         if fn is None and cfg.classifier and cfg.needs_classifier():
             fn = validity.load_factory(cfg.classifier)(table, classes=names)
-        return augment_table(table, cfg, ctx, classify=fn, classes=names)
+        out = augment_table(table, cfg, ctx, classify=fn, classes=names)
+        if tuned_from is not None:
+            out.metrics["tuned_from"] = tuned_from
+        return out
 
-    key = classify_key if classify is None or classify_key else f"unkeyed classifier {uuid.uuid4()}"
+    key: object = classify_key if classify is None or classify_key else f"unkeyed classifier {uuid.uuid4()}"
+    if tuned_from is not None:
+        key = {"classifier": key, "tuned_from": tuned_from}
     _, report, ran = run_obj.execute(STAGE, stage, config=cfg.to_dict(), extra_key=key, force=force)
     return report, ran
 

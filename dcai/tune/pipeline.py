@@ -1,0 +1,236 @@
+"""Ray wiring of tune: a Ray Tune search over augmentation policies under ASHA, then the winner confirmed.
+
+Reads the run's latest manifest (passed through unchanged), draws ``trials`` policies from the space,
+trains the fixed model on each (:func:`dcai.tune.trial.trial`) for at most ``epochs`` epochs while
+ASHA stops the weak ones, and writes ``NN-tune/`` with ``trials.parquet`` (every trial's params,
+per-epoch val accuracy, best, status) and a report whose ``best`` are AugmentConfig overrides that
+``dcai augment --set tuned=true`` applies. ``backend: local`` runs the same trials here, without Ray.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from dcai import manifest
+from dcai.augment.config import AugmentConfig
+from dcai.augment.pipeline import parents_of
+from dcai.config import ConfigError
+from dcai.runs import Run, StageContext, StageOutput
+from dcai.train.data import load_images
+from dcai.tune import search
+from dcai.tune.config import TuneConfig
+from dcai.tune.trial import TrialData, trial
+
+STAGE = "tune"
+TRIALS_FILE = "trials.parquet"
+
+
+def load_data(table: pa.Table, cfg: TuneConfig, *, run_dir: Path) -> TrialData:
+    """The run's augment parents (active train rows, originals) and its val split, decoded once."""
+    train = table.filter(pa.array(parents_of(table, AugmentConfig())))
+    val = manifest.active(table)
+    val = val.filter(pa.array(manifest.column(val, "split") == manifest.VAL))
+    if train.num_rows == 0 or val.num_rows == 0:
+        raise ConfigError(
+            f"{run_dir}: tune needs train and val rows, found {train.num_rows} train / {val.num_rows} val"
+        )
+    if cfg.train_subset and cfg.train_subset < train.num_rows:
+        rng = np.random.default_rng(cfg.seed)
+        train = train.take(pa.array(np.sort(rng.choice(train.num_rows, cfg.train_subset, replace=False))))
+    classes = manifest.classes(table)
+    hashes = [h if isinstance(h, str) else None for h in manifest.column(val, "content_hash")]
+    x_val = load_images(
+        [str(u) for u in manifest.column(val, "uri")], hashes=hashes, cache_dir=Path(run_dir) / "cache"
+    )
+    return TrialData.build(
+        [str(i) for i in manifest.column(train, "id")],
+        [str(u) for u in manifest.column(train, "uri")],
+        [str(c) for c in manifest.column(train, "label")],
+        x_val,
+        [str(c) for c in manifest.column(val, "label")],
+        classes=classes,
+    )
+
+
+def _device(cfg: TuneConfig) -> str:
+    if cfg.device != "auto":
+        return cfg.device
+    if cfg.backend == "tune":  # a Ray trial may use a GPU only when it reserved one
+        return "cuda" if cfg.gpus_per_trial > 0 else "cpu"
+    from dcai.train.engine import resolve_device
+
+    return str(resolve_device("auto"))
+
+
+def _ray_trial(config: dict, params_list: list[dict], data: TrialData, options: dict) -> None:
+    from ray import tune
+
+    def report(metrics: dict) -> None:
+        tune.report(metrics)
+
+    trial(params_list[config["index"]], data, report=report, **options)
+
+
+def run_ray(
+    params_list: list[dict], data: TrialData, cfg: TuneConfig, *, epochs: int, asha: bool, storage: str
+) -> list[list[float]]:
+    """Val accuracy by epoch of each configuration, as Ray Tune trials (ASHA stops some when ``asha``)."""
+    from ray import tune
+    from ray.tune.schedulers import ASHAScheduler
+
+    from dcai._internal.ray_env import init_ray
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the old console output obeys verbose=0
+    init_ray()
+    options = {"epochs": epochs, "per_class": cfg.per_class, "seed": cfg.seed, "device": _device(cfg)}
+    trainable = tune.with_resources(
+        tune.with_parameters(_ray_trial, params_list=params_list, data=data, options=options),
+        {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial},
+    )
+    scheduler = (
+        ASHAScheduler(max_t=epochs, grace_period=cfg.grace_period, reduction_factor=cfg.reduction_factor)
+        if asha
+        else None
+    )
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"index": tune.grid_search(list(range(len(params_list))))},
+        tune_config=tune.TuneConfig(metric="val_acc", mode="max", scheduler=scheduler),
+        run_config=tune.RunConfig(
+            name=f"tune-{uuid.uuid4().hex[:12]}",  # fresh: a same-name run would resume the old one
+            storage_path=storage,
+            verbose=0,
+        ),
+    )
+    grid = tuner.fit()
+    curves: list[list[float]] = [[] for _ in params_list]
+    for i in range(len(grid)):
+        result = grid[i]
+        if result.error is not None:
+            raise result.error
+        df = result.metrics_dataframe
+        values = [] if df is None or "val_acc" not in df else df.sort_values("epoch")["val_acc"]
+        curves[(result.config or {})["index"]] = [float(v) for v in values]
+    return curves
+
+
+def run_trials(
+    params_list: list[dict], data: TrialData, cfg: TuneConfig, *, epochs: int, asha: bool, storage: str
+) -> list[list[float]]:
+    """Val accuracy by epoch of each configuration, where ``cfg.backend`` says."""
+    if cfg.backend == "tune":
+        return run_ray(params_list, data, cfg, epochs=epochs, asha=asha, storage=storage)
+    fn = partial(trial, data=data, epochs=epochs, per_class=cfg.per_class, seed=cfg.seed, device=_device(cfg))
+    done = search.run_local(
+        params_list,
+        lambda p, report: fn(p, report=report),
+        max_t=epochs,
+        # without ASHA the first rung sits past the last epoch: nothing is stopped early
+        grace_period=cfg.grace_period if asha else epochs + 1,
+        reduction_factor=cfg.reduction_factor,
+    )
+    return [d["val_acc"] for d in done]
+
+
+def _trials_table(trials: list[dict]) -> pa.Table:
+    return pa.Table.from_pylist(
+        [
+            {
+                "trial": t["trial"],
+                "params": json.dumps(t["params"], sort_keys=True),
+                **{f"param.{k}": float(v) for k, v in t["params"].items()},
+                "val_acc": t["val_acc"],
+                "best": t["best"],
+                "epochs_run": t["epochs_run"],
+                "status": "stopped" if t["stopped_early"] else "completed",
+            }
+            for t in trials
+        ]
+    )
+
+
+def tune_table(table: pa.Table, cfg: TuneConfig, ctx: StageContext) -> StageOutput:
+    """The stage body: search, pick the winner, confirm it; the manifest passes through unchanged."""
+    t0 = time.time()
+    data = load_data(table, cfg, run_dir=ctx.run.root)
+    storage = str(Path(cfg.storage_path or ctx.run.root / "ray").resolve())
+    params_list = search.sample(cfg.space, cfg.trials, seed=cfg.seed)
+    curves = run_trials(params_list, data, cfg, epochs=cfg.epochs, asha=True, storage=storage)
+    trials = search.summarize(params_list, curves, epochs=cfg.epochs)
+    pq.write_table(_trials_table(trials), ctx.workdir / TRIALS_FILE)
+    best = search.winner(trials)
+    metrics: dict[str, Any] = {
+        "backend": cfg.backend,
+        "classes": data.classes,
+        "n_train": len(data.y_train),
+        "n_val": len(data.y_val),
+        "trials": trials,
+        "best_trial": best["trial"],
+        "best_params": best["params"],
+        "best": search.overrides(best["params"], per_class=cfg.per_class),
+        "search_seconds": round(time.time() - t0, 1),
+    }
+    if cfg.confirm_epochs:
+        # the winner over the full schedule, beside the same training without any added image
+        baseline = {k: 0.0 for k in best["params"] if k.startswith("sources.")}
+        pair = [best["params"]] + ([{**best["params"], **baseline}] if cfg.confirm_baseline else [])
+        t1 = time.time()
+        confirm = run_trials(pair, data, cfg, epochs=cfg.confirm_epochs, asha=False, storage=storage)
+        metrics["confirm"] = {
+            "epochs": cfg.confirm_epochs,
+            "tuned_val_acc": round(max(confirm[0]), 4),
+            "baseline_val_acc": round(max(confirm[1]), 4) if len(confirm) > 1 else None,
+            "curves": {name: [round(a, 4) for a in c] for name, c in zip(("tuned", "baseline"), confirm)},
+            "seconds": round(time.time() - t1, 1),
+        }
+    return StageOutput(table, metrics)
+
+
+def run(run_dir: str | os.PathLike, cfg: TuneConfig, *, force: bool = False) -> tuple[dict, bool]:
+    """Search augmentation policies on the run's latest manifest. Returns ``(report, ran)``."""
+
+    def stage(table: pa.Table | None, ctx: StageContext) -> StageOutput:
+        assert table is not None
+        return tune_table(table, cfg, ctx)
+
+    _, report, ran = Run(run_dir).execute(STAGE, stage, config=cfg.to_dict(), force=force)
+    return report, ran
+
+
+def summary(report: dict) -> str:
+    """A few lines for the terminal: each trial's best and status, the winner, the confirmation."""
+    lines = [
+        f"{len(report.get('trials', []))} trial(s) on {report.get('n_train')} train / "
+        f"{report.get('n_val')} val images ({report.get('backend')})"
+    ]
+    for t in report.get("trials", []):
+        status = f"stopped after {t['epochs_run']}" if t["stopped_early"] else f"{t['epochs_run']} epochs"
+        lines.append(f"  trial {t['trial']:>3}: best val {t['best']}  ({status})")
+    lines.append(
+        f"best: trial {report.get('best_trial')} -> {json.dumps(report.get('best'), sort_keys=True)}"
+    )
+    c = report.get("confirm")
+    if c:
+        lines.append(
+            f"confirmed over {c['epochs']} epochs: tuned {c['tuned_val_acc']}, baseline {c['baseline_val_acc']}"
+        )
+    return "\n".join(lines)
+
+
+def pipeline_stage(ctx, section: dict) -> dict:
+    """``dcai pipeline`` runner: the ``tune:`` section of the pipeline config."""
+    from dcai.pipeline import stage_config
+
+    report, _ = run(ctx.run_dir, stage_config(TuneConfig, ctx, section), force=ctx.force)
+    print(summary(report))
+    return report

@@ -1,0 +1,173 @@
+"""One trial without Ray: augment the train images in memory with a policy, train the fixed model, report.
+
+:func:`trial` is plain numpy / torch, so Ray Tune wraps it on a cluster and the ``local`` backend calls
+it directly on a machine without Ray. New images come from augment's own planner and image ops
+(:mod:`dcai.augment.plan`, ``mirror``, ``policies``), never written to disk; all arrays are
+``(N, 32, 32, 3)`` float32 pixels in [0, 255] for the engine.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from dcai import imaging
+from dcai.augment import mirror, plan, policies
+from dcai.augment.config import AugmentConfig
+from dcai.models import inputs
+from dcai.models.fixed import RECIPE, fixed_net
+
+Report = Callable[[dict], "bool | None"]
+
+
+@dataclass
+class TrialData:
+    """What every trial shares: the parents at their own size, and the engine's arrays."""
+
+    classes: list[str]
+    parents: list[np.ndarray]  # (H, W[, 3]) uint8, one per train row: what new images derive from
+    ids: list[str]  # the parents' manifest ids (plan's per-task seeds depend on them)
+    labels: list[str]  # the parents' classes
+    x_train: np.ndarray  # (N, 32, 32, 3) the parents resized
+    y_train: np.ndarray  # (N,) class indices
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+    @classmethod
+    def build(
+        cls,
+        ids: Sequence[str],
+        uris: Sequence[str],
+        labels: Sequence[str],
+        x_val: np.ndarray,
+        val_labels: Sequence[str],
+        *,
+        classes: Sequence[str],
+        workers: int = 4,
+    ) -> TrialData:
+        """Decode the train ``uris`` once at their own size (augment works there), then resize."""
+        with ThreadPoolExecutor(workers) as pool:
+            parents = list(pool.map(imaging.load, uris))
+        index = {c: i for i, c in enumerate(classes)}
+        return cls(
+            list(classes),
+            parents,
+            list(ids),
+            list(labels),
+            resize_all(parents),
+            np.array([index[c] for c in labels], dtype=np.int64),
+            x_val,
+            np.array([index[c] for c in val_labels], dtype=np.int64),
+        )
+
+
+def resize_all(images: Sequence[np.ndarray]) -> np.ndarray:
+    """``[(H, W[, 3]) uint8]`` → ``(N, 32, 32, 3)`` float32, the fixed model's resize."""
+    if not images:
+        return np.zeros((0, inputs.SIZE, inputs.SIZE, 3), np.float32)
+    return np.stack([inputs.resize(im) for im in images])
+
+
+def augment_config(params: dict[str, Any], *, per_class: int, seed: int) -> AugmentConfig:
+    """The :class:`AugmentConfig` a trial's params stand for (the same overrides the stage reports)."""
+    from dcai.tune.search import overrides
+
+    return AugmentConfig().replace(**overrides(params, per_class=per_class), seed=seed, aspect=False)
+
+
+def make_images(
+    params: dict[str, Any], data: TrialData, *, per_class: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    """The images a policy adds: ``(x (M, 32, 32, 3), y (M,), {source: count})``."""
+    cfg = augment_config(params, per_class=per_class, seed=seed)
+    n = len(data.parents)
+    parents = {
+        "id": np.array(data.ids, dtype=object),
+        "read_uri": np.array([str(i) for i in range(n)], dtype=object),
+        "label": np.array(data.labels, dtype=object),
+        "split": np.array(["train"] * n, dtype=object),
+    }
+    tasks, _ = plan.plan(parents, cfg, classes=data.classes)
+    policy = None
+    if any(t["source"] == "autoaugment" for t in tasks):
+        policy = policies.svhn_policy(
+            drop=cfg.autoaugment_drop,
+            prob_scale=cfg.autoaugment_prob_scale,
+            magnitude_scale=cfg.autoaugment_magnitude_scale,
+        )
+    made: list[np.ndarray] = []
+    labels: list[str] = []
+    added = {s: 0 for s in ("heavy", "autoaugment", "mirror")}
+    for t in tasks:
+        image, s, seed_t, copies = (
+            data.parents[int(t["read_uri"])],
+            t["source"],
+            int(t["seed"]),
+            int(t["copies"]),
+        )
+        if s == "mirror":
+            new = [mirror.mirror(image, t["label"], t["op"], cfg.mirror_map)[0]]
+        elif s == "autoaugment":
+            assert policy is not None
+            new = [policies.autoaugment(image, policy=policy, seed=seed_t + k) for k in range(copies)]
+        elif s == "heavy":
+            new = list(policies.heavy(image, copies=copies, seed=seed_t, options=cfg.heavy_options))
+        else:
+            raise ValueError(f"tune: source {s!r} needs a classifier; tune only {list(added)}")
+        made += new
+        labels += [t["out_label"]] * len(new)
+        added[s] += len(new)
+    index = {c: i for i, c in enumerate(data.classes)}
+    return resize_all(made), np.array([index[c] for c in labels], dtype=np.int64), added
+
+
+def trial(
+    params: dict[str, Any],
+    data: TrialData,
+    *,
+    epochs: int,
+    report: Report,
+    per_class: int,
+    seed: int = 0,
+    device: str = "auto",
+) -> dict[str, Any]:
+    """Train the fixed model on the train images plus a policy's new ones, scoring val accuracy per epoch.
+
+    ``report({"epoch", "val_acc", "loss", "added"})`` follows every epoch; when it returns False the
+    trial stops there (the local ASHA rule). Returns ``{"added": {source: n}, "val_acc": [...]}``.
+    """
+    import torch
+
+    from dcai.train.engine import Trainer
+
+    torch.manual_seed(seed)
+    x_new, y_new, added = make_images(params, data, per_class=per_class, seed=seed)
+    options = {k: v for k, v in RECIPE.fit_kwargs().items() if k != "epochs"}
+    trainer = Trainer(
+        functools.partial(fixed_net, len(data.classes)),
+        np.concatenate([data.x_train, x_new]),
+        np.concatenate([data.y_train, y_new]),
+        data.x_val,
+        data.y_val,
+        seeds=[seed],
+        device=device,
+        **options,
+    )
+    curve: list[float] = []
+    for _ in range(epochs):
+        m = trainer.train_epoch()
+        curve.append(float(m["val_acc"][0]))
+        metrics = {
+            "epoch": trainer.epoch,
+            "val_acc": curve[-1],
+            "loss": float(m["loss"][0]),
+            "added": int(len(y_new)),
+        }
+        if report(metrics) is False:
+            break
+    return {"added": added, "val_acc": curve}
