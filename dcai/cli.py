@@ -37,9 +37,7 @@ def _common(p: argparse.ArgumentParser, *, run: bool = True) -> None:
     p.add_argument("--json", action="store_true", help="print the stage's report.json as the last line")
 
 
-def stage_config(
-    cls: type[C], args: argparse.Namespace, section: str, **overrides: Any
-) -> C:
+def stage_config(cls: type[C], args: argparse.Namespace, section: str, **overrides: Any) -> C:
     """Load ``cls`` from ``--config`` (its ``section`` if the file is a pipeline config), preset and ``--set``."""
     section_in_file = None
     if args.config:
@@ -102,6 +100,7 @@ def cmd_pipeline(args: argparse.Namespace) -> dict:
         sets=args.set,
         preset=args.preset,
         force=args.force,
+        test_dir=args.test,
     )
 
 
@@ -175,6 +174,7 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
     p.add_argument("--input", required=True)
     p.add_argument("--output", required=True, help="where the exported dataset goes")
     p.add_argument("--run", default=None, help="run directory (default: <output>/run)")
+    p.add_argument("--test", default=None, metavar="DIR", help="class-folder test set for evaluate stages")
     p.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE")
     p.add_argument("--preset", default=None)
     p.add_argument("--force", action="store_true")

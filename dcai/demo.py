@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         output_dir=str(work / "export"),
         run_dir=str(work / "run"),
         sets=args.set,
+        test_dir=str(data / "test"),  # clean images by writers the data never saw
     )
     print("\n".join(summary.get("headline", [])))
     print(f"\nOpen the report: {summary['report']}\nExported dataset: {summary['output']}")

@@ -155,7 +155,12 @@ def pipeline_stage(ctx, section: dict) -> dict:
     """``dcai pipeline``: evaluate the run's newest manifest (what export writes)."""
     from dcai.pipeline import stage_config
 
-    report, _ = run(stage_config(EvaluateConfig, ctx, section), run_dir=ctx.run_dir, force=ctx.force)
+    report, _ = run(
+        stage_config(EvaluateConfig, ctx, section),
+        run_dir=ctx.run_dir,
+        test_dir=getattr(ctx, "test_dir", None),
+        force=ctx.force,
+    )
     print(core.format_summary(report))
     return report
 
@@ -169,6 +174,7 @@ def pipeline_stage_raw(ctx, section: dict) -> dict:
         run_dir=ctx.run_dir,
         stage=RAW_STAGE,
         manifest_stage="ingest",
+        test_dir=getattr(ctx, "test_dir", None),
         force=ctx.force,
     )
     print(core.format_summary(report))

@@ -1,0 +1,55 @@
+"""The shipped pipeline configs load, a bad section fails before any work, and the before/after headline."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dcai import pipeline
+from dcai.config import ConfigError, load_yaml
+
+CONFIGS = sorted((Path(pipeline.__file__).parent / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+@pytest.mark.parametrize("preset", [None, "tiny"])
+def test_shipped_configs_load(path: Path, preset):
+    data = load_yaml(path)
+    for name in data["stages"]:
+        assert name in pipeline.RUNNERS and name in pipeline.CONFIGS, name
+    pipeline.check_sections(path, data, preset)
+
+
+def test_competition_config_runs_the_issue_order():
+    stages = load_yaml(pipeline.resolve_config("competition.yaml"))["stages"]
+    order = ["ingest", "dedup", "clean", "augment", "balance", "split", "export", "evaluate"]
+    assert [s for s in stages if s in order] == order
+
+
+def test_bad_section_names_file_and_stage(tmp_path: Path):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text("stages: [ingest, balance]\nbalance: {budget: -5}\n")
+    with pytest.raises(ConfigError, match=r"p\.yaml: section 'balance': .*budget"):
+        pipeline.run_pipeline(cfg, input_dir=str(tmp_path), output_dir=str(tmp_path / "out"))
+    assert not (tmp_path / "out").exists()  # nothing ran
+
+
+def test_unknown_option_fails_early(tmp_path: Path):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text("stages: [ingest, augment]\naugment: {no_such_option: 1}\n")
+    with pytest.raises(ConfigError, match="augment"):
+        pipeline.run_pipeline(cfg, input_dir=str(tmp_path), output_dir=str(tmp_path / "out"))
+
+
+def _eval(mean: float, n_train: int) -> dict:
+    return {"epochs": 5, "seeds": [0, 1], "n_train": n_train,
+            "test": {"test": {"mean": mean, "std": 0.01, "n": 500}}}  # fmt: skip
+
+
+def test_headline_compares_test_sets_only():
+    lines = pipeline.headline({"evaluate_raw": _eval(0.70, 2000), "evaluate": _eval(0.85, 8000)})
+    text = "\n".join(lines)
+    assert "2000 -> 8000" in text
+    assert "0.700 ± 0.010 -> 0.850 ± 0.010" in text and "+15.0 points" in text
+    assert pipeline.headline({"evaluate": _eval(0.85, 8000)}) == []
