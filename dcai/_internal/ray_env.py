@@ -28,8 +28,10 @@ def init_ray(num_cpus: int | None = None) -> None:
 def quiet_ray_data() -> None:
     """Progress bars and per-dataset INFO lines drown the stage summaries: keep Ray Data to warnings."""
     import ray
+    import ray.data  # noqa: F401  (its import configures the ray.data loggers; quiet them after)
 
-    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    for name in ["ray.data", *(n for n in logging.root.manager.loggerDict if n.startswith("ray.data."))]:
+        logging.getLogger(name).setLevel(logging.ERROR)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False

@@ -1,0 +1,258 @@
+"""The whole pipeline on the competition data, by the protocol of ../shared/data/dcai-roman/README.md.
+
+    python -m bench.pipeline run     # -> bench/results/pipeline_real.json (hours on 2 CPU cores)
+    python -m bench.pipeline write   # the pipeline section of BENCHMARKS.md
+
+Runs ``dcai pipeline`` (``dcai/configs/competition.yaml`` with the overrides below) on every
+train / val / label_book image except the 500 reviewed ones, and scores the fixed model on the
+reviewed images whose verdict is ``ok`` or ``wrong_label`` (with the reviewed label). Variants:
+``full`` (every stage), ``no_tune`` (augment with its default policy), ``no_clean`` (no vote / clean),
+``no_augment`` (clean only: no tune, augment or balance), and ``raw`` (the data as ingested, from
+the full run's ``evaluate_raw``). Variants share their common first stages by copying the finished
+stage folders of the full run: a stage whose input and config are unchanged is skipped.
+
+CPU sizing (stated in BENCHMARKS.md): two cores cannot train the competition recipe (100 epochs,
+batch 8, 10,000 images, 3 seeds: about 4 hours per variant), so the budget, the epochs, the vote
+members and the Tune trials are cut; every cut is an option here and recorded in the results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+
+from bench._common import ROOT, machine, table, write_section
+
+RESULTS = ROOT / "bench" / "results" / "pipeline_real.json"
+VARIANTS = ("full", "no_tune", "no_clean", "no_augment")
+SHARED = {  # stages a variant copies from the full run before it runs (unchanged input and config)
+    "no_tune": ("ingest", "dedup", "vote", "clean"),
+    "no_clean": ("ingest", "dedup"),
+    "no_augment": ("ingest", "dedup", "vote", "clean"),
+}
+
+
+def overrides(a) -> dict:
+    """The CPU-sized options laid over competition.yaml (every one is in the results)."""
+    evaluate = {"seeds": a.seeds, "epochs": a.epochs, "device": "cpu"}
+    return {
+        "vote": {
+            "members": ["lenet5", "alexnet", "vgg16"],
+            "widths": [1.0, 0.25, 0.125],
+            "folds": 5,
+            "epochs": a.vote_epochs,
+            "augment": "heavy",
+        },
+        "tune": {
+            "trials": a.trials,
+            "epochs": a.trial_epochs,
+            "grace_period": 1,
+            "reduction_factor": 2,
+            "per_class": a.trial_per_class,
+            "confirm_epochs": 0,  # the evaluate stage confirms the winner, with every seed
+            "device": "cpu",
+        },
+        "augment": {
+            "target_per_class": a.budget // 10,
+            "classifier": "dcai.augment.classifier:lenet",
+            "sources": {"crop": 40, "compose": 0},  # tune sets the others (counts near per_class)
+        },
+        "balance": {"budget": a.budget},
+        "evaluate_raw": evaluate,
+        "evaluate": evaluate,
+    }
+
+
+def stages(variant: str) -> list[str]:
+    from dcai.config import load_yaml
+    from dcai.pipeline import resolve_config
+
+    full = load_yaml(resolve_config("competition.yaml"))["stages"]
+    drop = {
+        "full": set(),
+        "no_tune": {"tune", "evaluate_raw"},
+        "no_clean": {"vote", "clean", "evaluate_raw"},
+        "no_augment": {"tune", "augment", "balance", "evaluate_raw"},
+    }[variant]
+    return [s for s in full if s not in drop]
+
+
+def write_config(path: Path, variant: str, a) -> None:
+    import yaml
+
+    from dcai.config import deep_merge, load_yaml
+    from dcai.pipeline import resolve_config
+
+    data = deep_merge(load_yaml(resolve_config("competition.yaml")), overrides(a))
+    data["stages"] = stages(variant)
+    if variant == "no_tune":
+        data["augment"]["tuned"] = False
+        data["augment"]["sources"] = {"autoaugment": 1, "mirror": 1, "heavy": 0, "crop": 1, "compose": 0}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def run(a) -> dict:
+    from bench.protocol import prepare
+    from dcai.pipeline import run_pipeline
+
+    work = Path(a.workdir)
+    proto = prepare(work / "protocol")
+    results: dict = json.loads(RESULTS.read_text()) if RESULTS.exists() and a.resume else {}
+    results.update(
+        setup={"machine": machine(), "n_source": proto["n_source"], "n_test": proto["n_test"],
+               "overrides": overrides(a), "command": "python -m bench.pipeline " + " ".join(a.argv)}
+    )  # fmt: skip
+    results.setdefault("variants", {})
+    for variant in a.variants.split(","):
+        out = work / variant
+        cfg = work / f"{variant}.yaml"
+        write_config(cfg, variant, a)
+        if variant != "full":
+            for name in SHARED[variant]:
+                src = next((work / "full" / "run").glob(f"*-{name}"), None)
+                if src is not None and not (out / "run" / src.name).exists():
+                    shutil.copytree(src, out / "run" / src.name, symlinks=True)
+        t0 = time.time()
+        summary = run_pipeline(
+            cfg, input_dir=str(proto["source"]), output_dir=str(out), test_dir=str(proto["test"])
+        )
+        rep = summary["reports"]
+        seconds = {n: r.get("seconds") for n, r in rep.items() if isinstance(r, dict)}
+        results["variants"][variant] = {
+            "stages": summary["stages"],
+            "wall_seconds": round(time.time() - t0),
+            "stage_seconds": seconds,
+            "evaluate": _eval(rep["evaluate"]),
+            "exported": rep.get("export", {}).get("per_split"),
+            "clean": rep.get("clean", {}).get("actions"),
+            "dedup_removed": rep.get("dedup", {}).get("removed"),
+            "augment_added": rep.get("augment", {}).get("added_total"),
+            "tune": _tune(rep.get("tune")),
+        }
+        if "evaluate_raw" in rep:
+            results["variants"]["raw"] = {"stages": ["ingest", "evaluate_raw"],
+                                          "evaluate": _eval(rep["evaluate_raw"])}  # fmt: skip
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=1, default=str))
+        print(f"{variant}: {results['variants'][variant]['evaluate']}", flush=True)
+    return results
+
+
+def _eval(r: dict) -> dict:
+    test = r["test"].get("test") or r["test"]["test_dir"]  # the protocol's folder (not label_book)
+    return {"n_train": r["n_train"], "n_val": r["n_val"], "test_mean": test["mean"], "test_std": test["std"],
+            "test_per_seed": test["per_seed"], "test_n": test["n"], "val_mean": r["val_acc_mean"],
+            "epochs": r["epochs"], "seeds": len(r["seeds"]), "train_seconds": r["train_seconds"]}  # fmt: skip
+
+
+def _tune(r: dict | None) -> dict | None:
+    if not r:
+        return None
+    return {"trials": len(r.get("trials", [])), "best": r.get("best"), "seconds": r.get("seconds")}
+
+
+def write(_a=None) -> None:
+    r = json.loads(RESULTS.read_text())
+    v, s = r["variants"], r["setup"]
+    o = s["overrides"]
+    names = {"raw": "raw data (as ingested)", "no_augment": "clean only (no tune / augment / balance)",
+             "no_clean": "no vote / clean", "no_tune": "no tune (default augment policy)",
+             "full": "full pipeline"}  # fmt: skip
+    rows = []
+    for key in ("raw", "no_augment", "no_clean", "no_tune", "full"):
+        if key not in v:
+            continue
+        e = v[key]["evaluate"]
+        rows.append([names[key], e["n_train"], e["n_val"],
+                     f"**{100 * e['test_mean']:.1f}%** ± {100 * e['test_std']:.1f}",
+                     ", ".join(f"{100 * x:.1f}" for x in e["test_per_seed"]), f"{100 * e['val_mean']:.1f}%"])  # fmt: skip
+    full, raw = v.get("full", {}).get("evaluate"), v.get("raw", {}).get("evaluate")
+    share = []
+    if full:
+        for key, what in (("no_augment", "augment (+ tune, balance)"), ("no_clean", "vote + clean"),
+                          ("no_tune", "tune")):  # fmt: skip
+            if key in v:
+                d = 100 * (full["test_mean"] - v[key]["evaluate"]["test_mean"])
+                share.append([what, f"{d:+.1f} points"])
+    e0 = full or raw or {}
+    body = [
+        "## pipeline: the whole pipeline on the competition data (issue 6)",
+        "",
+        f"Command: `{s['command']}`, then `python -m bench.pipeline write`. Machine: {s['machine']}, "
+        "shared with other jobs; **CPU only: no GPU was lent to this work**.",
+        "",
+        f"Protocol (`../shared/data/dcai-roman/README.md`): the pipeline runs on the {s['n_source']} "
+        f"train / val / label_book images that are not in `reviewed_sample.csv`; the fixed model is tested on "
+        f"the {s['n_test']} reviewed images whose verdict is `ok` or `wrong_label` (filed under the reviewed "
+        f"label). Config: `dcai/configs/competition.yaml` with the CPU overrides below. Fixed model: official "
+        f"model, batch 8, Adam 1e-4, best-val epoch kept, **{e0.get('epochs')} epochs instead of 100** and "
+        f"{e0.get('seeds')} seeds per row.",
+        "",
+        table(["data", "train", "val", "test accuracy (mean ± std)", "per seed", "best val"], rows),
+        "",
+    ]
+    if share:
+        body += ["Ablation: what each stage adds (full pipeline minus the variant without it):", "",
+                 table(["stage", "test accuracy added"], share), ""]  # fmt: skip
+    body += [
+        f"CPU cuts (all options of `bench/pipeline.py`): budget {o['balance']['budget']} images instead of "
+        f"10,000; vote members {', '.join(f'{m} ×{w}' for m, w in zip(o['vote']['members'], o['vote']['widths']))} "
+        f"({o['vote']['folds']} folds, {o['vote']['epochs']} epochs) instead of all five at full width; "
+        f"tune {o['tune']['trials']} trials × ≤ {o['tune']['epochs']} epochs (ASHA, grace 1, reduction 2), "
+        f"{o['tune']['per_class']} added images per class per trial; the augment validity classifier is "
+        "LeNet-5 ×2. The reference figures of the issue (raw ≈ 68 %, three human reviewers ≈ 75 %, random "
+        "affine copies to 9,000 ≈ 90 %, after human cleaning ≈ 94 %) are for the full 100-epoch recipe on "
+        "10,000 images, so they bound what this CPU run can show; the GPU run of the same command with "
+        "`--budget 10000 --epochs 100` is the comparison the issue asks for and was not possible here.",
+        "",
+        "Stage wall times (s) of each variant:",
+        "",
+        table(
+            ["variant", "wall", "stages"],
+            [
+                [
+                    k,
+                    x.get("wall_seconds", "–"),
+                    ", ".join(
+                        f"{n} {t:.0f}" for n, t in (x.get("stage_seconds") or {}).items() if t is not None
+                    ),
+                ]
+                for k, x in v.items()
+                if k != "raw"
+            ],
+        ),  # fmt: skip
+    ]
+    t = v.get("full", {}).get("tune")
+    if t:
+        body += ["", f"Tune winner ({t['trials']} trials): `{json.dumps(t['best'])}`"]
+    write_section("pipeline", "\n".join(body))
+
+
+def main(argv: list[str] | None = None) -> None:
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    p = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__)
+    p.add_argument("what", choices=("run", "write"))
+    p.add_argument("--workdir", default="/tmp/dcai-pipeline")
+    p.add_argument("--variants", default=",".join(VARIANTS))
+    p.add_argument("--budget", type=int, default=5000)
+    p.add_argument("--epochs", type=int, default=12, help="fixed-model epochs of every evaluation")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--vote-epochs", type=int, default=15)
+    p.add_argument("--trials", type=int, default=6)
+    p.add_argument("--trial-epochs", type=int, default=4)
+    p.add_argument("--trial-per-class", type=int, default=150)
+    p.add_argument("--resume", action="store_true", help="keep variants already in the results file")
+    a = p.parse_args(argv)
+    a.argv = [x for x in argv if x != "write"]
+    if a.what == "run":
+        run(a)
+    write(a)
+
+
+if __name__ == "__main__":
+    main()
