@@ -1,6 +1,6 @@
 """Attach both images' masks to each candidate pair: a reduce-side join built on the band group-by's shuffle.
 
-Pair rows ``(key=a, other=b)`` and feature rows ``(key=idx, mask, extent, stroke)`` share one schema, are
+Pair rows ``(key=a, other=b)`` and feature rows ``(key=idx, mask, sx, ...)`` share one schema, are
 hash-partitioned together by ``key`` and matched inside each partition with a sort and a search
 (:func:`attach`). Run once keyed on ``a``, once on ``b``; the second round verifies as it goes.
 Ray Data's own ``Dataset.join`` would need polars, which dcai does not depend on.
@@ -11,7 +11,17 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-FEATURES = ("mask", "extent", "stroke")
+# what the verifier reads of each image (sketch columns; see verify.verify_table), with its Arrow type
+FEATURES: dict[str, pa.DataType] = {
+    "mask": pa.binary(),  # fixed width, set by schema()
+    "sx": pa.float32(),
+    "sy": pa.float32(),
+    "area": pa.float32(),
+    "cx": pa.float32(),
+    "cy": pa.float32(),
+    "canvas_w": pa.int32(),
+    "canvas_h": pa.int32(),
+}
 
 
 def schema(mask_bytes: int, sides: tuple[str, ...]) -> pa.Schema:
@@ -19,9 +29,8 @@ def schema(mask_bytes: int, sides: tuple[str, ...]) -> pa.Schema:
     fields = [pa.field("key", pa.int64()), pa.field("other", pa.int64()), pa.field("role", pa.int8())]
     for s in sides:
         fields += [
-            pa.field(f"mask_{s}", pa.binary(mask_bytes)),
-            pa.field(f"extent_{s}", pa.float32()),
-            pa.field(f"stroke_{s}", pa.float32()),
+            pa.field(f"{name}_{s}", pa.binary(mask_bytes) if name == "mask" else typ)
+            for name, typ in FEATURES.items()
         ]
     return pa.schema(fields)
 
@@ -44,7 +53,7 @@ def pair_rows(key: np.ndarray, other: np.ndarray, carried: pa.Table | None, sc: 
 
 
 def feature_rows(batch: pa.Table, *, keep: np.ndarray, side: str, sc: pa.Schema, offset: int = 0) -> pa.Table:
-    """``map_batches`` adapter: sketch rows (``idx, mask, extent, stroke``) of images in ``keep`` (sorted idx)."""
+    """``map_batches`` adapter: sketch rows (``idx`` + ``FEATURES``) of images in ``keep`` (sorted idx)."""
     idx = batch.column("idx").to_numpy() + offset
     sel = np.flatnonzero(np.isin(idx, keep))
     t = batch.take(pa.array(sel, pa.int64()))

@@ -45,15 +45,33 @@ def phash_keys(ph: np.ndarray) -> np.ndarray:
     return _mix(slices | tag | np.uint64(1 << 63))
 
 
-def band_rows(idx: np.ndarray, keys: np.ndarray, ph: np.ndarray, *, source: int) -> dict[str, np.ndarray]:
-    """One row per (image, band): ``key`` uint64, ``idx`` int64, ``ph`` uint64 and ``src`` (0 MinHash, 1 pHash)."""
+def geo_keys(canvas_w: np.ndarray, canvas_h: np.ndarray, sy: np.ndarray) -> np.ndarray:
+    """``(N,)`` uint64 sort key: canvas width, height, then vertical ink spread (1/16 px).
+
+    In a hot bucket, images in this order sit next to their same-canvas copies (JPEG, shift, rotation,
+    stroke width keep the canvas), which pHash order scatters: rotation moves a glyph's pHash a lot.
+    """
+    w = np.clip(canvas_w, 0, 0xFFFF).astype(np.uint64)
+    h = np.clip(canvas_h, 0, 0xFFFF).astype(np.uint64)
+    q = np.clip(np.asarray(sy, np.float64) * 16, 0, 0xFFFFFFFF).astype(np.uint64)
+    return (w << np.uint64(48)) | (h << np.uint64(32)) | q
+
+
+def band_rows(
+    idx: np.ndarray, keys: np.ndarray, ph: np.ndarray, *, source: int, geo: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """One row per (image, band): ``key`` uint64, ``idx`` int64, ``ph`` uint64 and ``src`` (0 MinHash, 1 pHash),
+    and ``geo`` uint64 (:func:`geo_keys`) when given."""
     n, b = keys.shape
-    return {
+    out = {
         "key": keys.reshape(-1),
         "idx": np.repeat(idx.astype(np.int64), b),
         "ph": np.repeat(ph.astype(np.uint64), b),
         "src": np.full(n * b, source, dtype=np.uint8),
     }
+    if geo is not None:
+        out["geo"] = np.repeat(geo.astype(np.uint64), b)
+    return out
 
 
 def bucket_pairs(
@@ -64,29 +82,32 @@ def bucket_pairs(
     A bucket of up to ``max_bucket`` members yields all its pairs. A larger ("hot") bucket, e.g. a
     band every short vertical stroke shares, would yield O(n²) pairs: its members are ordered by pHash
     and each is paired only with its next ``hot_window`` members, so look-alikes still meet while the
-    cost stays O(n). Pairs from pHash buckets must also be within ``phash_distance`` bits.
+    cost stays O(n); when rows carry ``geo`` (:func:`geo_keys`) the same window also runs in that
+    order. Pairs from pHash buckets must also be within ``phash_distance`` bits.
     """
-    key, idx, ph, src = rows["key"], rows["idx"], rows["ph"], rows["src"]
-    order = np.lexsort((ph, key))
-    key, idx, ph, src = key[order], idx[order], ph[order], src[order]
-    n = len(key)
-    # size of the bucket each row sits in
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if n else np.empty(0, dtype=np.int64)
-    sizes = np.diff(np.r_[starts, n])
-    size_of = np.repeat(sizes, sizes)
+    orders = ["ph"] + (["geo"] if "geo" in rows else [])
     a_out, b_out = [], []
-    for d in range(1, max(1, min(int(sizes.max(initial=1)), max_bucket))):
-        same = key[:-d] == key[d:]
-        if not same.any():
-            break
-        ok = same & ((size_of[:-d] <= max_bucket) | (d <= hot_window))
-        near_ph = src[:-d] == 0
-        if (~near_ph & ok).any():
-            near_ph = near_ph | (hamming(ph[:-d], ph[d:]) <= phash_distance)
-        ok &= near_ph
-        i = np.flatnonzero(ok)
-        a_out.append(idx[i])
-        b_out.append(idx[i + d])
+    for pass_no, by in enumerate(orders):
+        order = np.lexsort((rows[by], rows["key"]))
+        key, idx, ph, src = (rows[k][order] for k in ("key", "idx", "ph", "src"))
+        n = len(key)
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if n else np.empty(0, dtype=np.int64)
+        sizes = np.diff(np.r_[starts, n])
+        size_of = np.repeat(sizes, sizes)  # size of the bucket each row sits in
+        for d in range(1, max(1, min(int(sizes.max(initial=1)), max_bucket))):
+            same = key[:-d] == key[d:]
+            if not same.any():
+                break
+            hot = size_of[:-d] > max_bucket
+            # the first pass pairs whole small buckets and windows of hot ones; later passes hot ones only
+            ok = same & ((~hot & (pass_no == 0)) | (hot & (d <= hot_window)))
+            near_ph = src[:-d] == 0
+            if (~near_ph & ok).any():
+                near_ph = near_ph | (hamming(ph[:-d], ph[d:]) <= phash_distance)
+            ok &= near_ph
+            i = np.flatnonzero(ok)
+            a_out.append(idx[i])
+            b_out.append(idx[i + d])
     if not a_out:
         return {"a": np.empty(0, np.int64), "b": np.empty(0, np.int64)}
     a, b = np.concatenate(a_out), np.concatenate(b_out)

@@ -3,8 +3,9 @@
 The ink mask is the glyph cropped to its ink bounding box and scaled (aspect kept, centred) so its
 longer side fills ``S`` cells; a cell is ink if any source pixel in it is. This removes shifts, margins
 and scale, and keeps thin strokes of large scans visible. Two scalars per image survive the
-normalisation and feed the verifier: ``extent`` (glyph size relative to the canvas) and ``stroke``
-(stroke width relative to the glyph size).
+normalisation: ``extent`` (glyph size relative to the canvas) and ``stroke`` (stroke width relative
+to the glyph size). :func:`geometry` keeps what the normalisation throws away and a near copy must
+preserve: canvas size, the ink's spread and pixel count, and its centroid in the canvas.
 """
 
 from __future__ import annotations
@@ -24,9 +25,15 @@ MAX_SIDE = 256  # larger images are box-reduced after hashing: every feature bel
 
 def decode_gray(data: bytes, *, max_side: int = MAX_SIDE) -> tuple[np.ndarray, str]:
     """``(gray (H, W) uint8, sha1 of the decoded pixels and shape)``; colour is kept for the hash only."""
+    gray, digest, _ = decode(data, max_side=max_side)
+    return gray, digest
+
+
+def decode(data: bytes, *, max_side: int = MAX_SIDE) -> tuple[np.ndarray, str, tuple[int, int]]:
+    """As :func:`decode_gray`, plus the decoded image's ``(H, W)`` before any reduction."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        img = Image.open(io.BytesIO(data))
+        img: Image.Image = Image.open(io.BytesIO(data))
         img.load()
     if img.mode not in ("L", "RGB"):
         # ingest already converted odd modes (alpha, palette, 16-bit) to plain PNGs; this is the fallback
@@ -44,7 +51,7 @@ def decode_gray(data: bytes, *, max_side: int = MAX_SIDE) -> tuple[np.ndarray, s
     factor = max(gray.shape) // max_side
     if factor > 1:
         gray = np.asarray(Image.fromarray(gray).reduce(factor))
-    return gray, h.hexdigest()
+    return gray, h.hexdigest(), (int(arr.shape[0]), int(arr.shape[1]))
 
 
 def ink_mask(gray: np.ndarray) -> np.ndarray:
@@ -95,14 +102,43 @@ def normalise(gray: np.ndarray, *, size: int = 32) -> tuple[np.ndarray, float, f
     return out, extent, stroke
 
 
-def normalise_batch(grays: list[np.ndarray], *, size: int = 32) -> dict[str, np.ndarray]:
-    """``{"mask": (N, size, size) bool, "extent": (N,) float32, "stroke": (N,) float32}``."""
-    mask = np.zeros((len(grays), size, size), dtype=bool)
-    extent = np.zeros(len(grays), dtype=np.float32)
-    stroke = np.zeros(len(grays), dtype=np.float32)
+def geometry(
+    gray: np.ndarray, shape: tuple[int, int] | None = None
+) -> tuple[float, float, float, float, float]:
+    """``(sx, sy, area, cx, cy)`` of the ink: spread (standard deviation + 0.3) along x and y and pixel count,
+    in pixels of the original ``shape`` (``gray.shape`` if None), and the centroid as fractions of the
+    canvas width and height; ``(0, 0, 0, 0.5, 0.5)`` without ink.
+
+    Resize scales them with the canvas and keeps ``cx, cy``; crop and shift keep them in pixels
+    exactly, JPEG nearly, rotation and a 1 px stroke change within ~10 % (the verifier's gates).
+    """
+    ys, xs = np.nonzero(ink_mask(gray))
+    if ys.size < 2:
+        return 0.0, 0.0, 0.0, 0.5, 0.5
+    h, w = gray.shape
+    scale = (shape[1] / w) if shape else 1.0
+    # + 0.3 px: a one-pixel-wide stroke has spread 0 across it, and a ratio of zeros says nothing
+    sx, sy = (float(xs.std()) + 0.3) * scale, (float(ys.std()) + 0.3) * scale
+    cx, cy = (float(xs.mean()) + 0.5) / w, (float(ys.mean()) + 0.5) / h
+    return sx, sy, float(ys.size) * scale * scale, cx, cy
+
+
+def normalise_batch(
+    grays: list[np.ndarray], *, size: int = 32, shapes: list[tuple[int, int]] | None = None
+) -> dict[str, np.ndarray]:
+    """``{"mask": (N, size, size) bool, "extent", "stroke", "sx", "sy", "area", "cx", "cy": (N,) float32}``.
+
+    ``shapes``: each image's ``(H, W)`` before :func:`decode` reduced it (``sx, sy, area`` are in those pixels).
+    """
+    n = len(grays)
+    mask = np.zeros((n, size, size), dtype=bool)
+    out = {k: np.zeros(n, dtype=np.float32) for k in ("extent", "stroke", "sx", "sy", "area", "cx", "cy")}
     for i, g in enumerate(grays):
-        mask[i], extent[i], stroke[i] = normalise(g, size=size)
-    return {"mask": mask, "extent": extent, "stroke": stroke}
+        mask[i], out["extent"][i], out["stroke"][i] = normalise(g, size=size)
+        geo = geometry(g, shapes[i] if shapes else None)
+        for k, v in zip(("sx", "sy", "area", "cx", "cy"), geo):
+            out[k][i] = v
+    return {"mask": mask, **out}
 
 
 def pack(mask: np.ndarray) -> np.ndarray:

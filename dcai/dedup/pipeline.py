@@ -90,7 +90,7 @@ def _reduce_parts(batch: dict, *, root: str, fn) -> pa.Table:
 
 
 def _pairs_of_partition(part: pa.Table, *, cfg: DedupConfig, new_below: int | None) -> pa.Table:
-    rows = {k: part.column(k).to_numpy() for k in ("key", "idx", "ph", "src")}
+    rows = {k: part.column(k).to_numpy() for k in ("key", "idx", "ph", "src", "geo")}
     pairs = lsh.bucket_pairs(
         rows, max_bucket=cfg.max_bucket, hot_window=cfg.hot_window, phash_distance=cfg.phash_distance
     )
@@ -109,7 +109,7 @@ def candidate_pairs(
     numpy sort instead of a Python call per bucket (``map_groups`` would make millions of such calls).
     """
     ray = _ray()
-    rows = _read(ray, sources, ["idx", "ink", "phash", "bands"])
+    rows = _read(ray, sources, ["idx", "ink", "phash", "bands", "canvas_w", "canvas_h", "sy"])
     rows = rows.map_batches(
         partial(sketch.explode_table, use_phash=cfg.phash_candidates, min_ink=cfg.min_ink, skip=skip),
         batch_format="pyarrow",
@@ -144,8 +144,7 @@ def _attach_verify(part: pa.Table, *, cfg: DedupConfig) -> pa.Table:
         size=cfg.size,
         radius=cfg.radius,
         threshold=cfg.threshold,
-        max_extent_ratio=cfg.max_extent_ratio,
-        max_stroke_ratio=cfg.max_stroke_ratio,
+        **cfg.gate_options(),
     )
 
 
@@ -162,7 +161,7 @@ def verify_pairs(sources, a: np.ndarray, b: np.ndarray, cfg: DedupConfig, *, par
     pairs = ray.data.from_arrow(
         [join.pair_rows(a[i : i + chunk], b[i : i + chunk], None, sc1) for i in range(0, len(a), chunk)]
     )
-    feats = _read(ray, sources, ["idx", "mask", "extent", "stroke"])
+    feats = _read(ray, sources, ["idx", *join.FEATURES])
     side_a = feats.map_batches(
         partial(join.feature_rows, keep=keep, side="a", sc=sc1), batch_format="pyarrow", batch_size=None
     )

@@ -1,7 +1,8 @@
 """One batch of images → their dedup sketches: the pure functions the pipeline maps over Ray Data.
 
 In: ``idx`` (N,) int64 and ``uri`` (N,) str (or ``data`` (N,) bytes). Out, per image: ``pixel_hash``
-str, ``mask`` (S*S/8,) uint8 packed, ``ink`` int32, ``extent`` and ``stroke`` float32, ``minhash``
+str, ``mask`` (S*S/8,) uint8 packed, ``ink`` int32, ``extent``, ``stroke``, ``sx``, ``sy``, ``area``, ``cx``, ``cy`` float32,
+``canvas_w`` and ``canvas_h`` int32 (see ``normalise.geometry``), ``minhash``
 (P,) uint32, ``phash`` uint64 and ``bands`` (B,) uint64. An undecodable image gets an empty mask.
 """
 
@@ -16,15 +17,16 @@ from dcai.dedup.config import DedupConfig
 
 def sketch(data: list[bytes], cfg: DedupConfig) -> dict[str, np.ndarray]:
     """Sketches of encoded images (see the module docstring for the columns)."""
-    grays, hashes = [], []
+    grays, hashes, shapes = [], [], []
     for d in data:
         try:
-            g, h = normalise.decode_gray(d)
+            g, h, shape = normalise.decode(d)
         except Exception:  # noqa: BLE001 - ingest quarantines broken files; a late failure must not stop dedup
-            g, h = np.full((1, 1), 255, np.uint8), ""
+            g, h, shape = np.full((1, 1), 255, np.uint8), "", (1, 1)
         grays.append(g)
         hashes.append(h)
-    norm = normalise.normalise_batch(grays, size=cfg.size)
+        shapes.append(shape)
+    norm = normalise.normalise_batch(grays, size=cfg.size, shapes=shapes)
     mask = norm["mask"]
     sig = minhash.signatures(minhash.shingles(mask, grid=cfg.grid), num_perm=cfg.num_perm, seed=cfg.seed)
     ph = phash.phash(mask)
@@ -34,6 +36,9 @@ def sketch(data: list[bytes], cfg: DedupConfig) -> dict[str, np.ndarray]:
         "ink": mask.reshape(len(mask), -1).sum(axis=1).astype(np.int32),
         "extent": norm["extent"],
         "stroke": norm["stroke"],
+        **{k: norm[k] for k in ("sx", "sy", "area", "cx", "cy")},
+        "canvas_w": np.array([w for _, w in shapes], dtype=np.int32),
+        "canvas_h": np.array([h for h, _ in shapes], dtype=np.int32),
         "minhash": sig,
         "phash": ph,
         "bands": lsh.band_keys(sig, bands=cfg.bands, rows=cfg.rows),
@@ -55,9 +60,10 @@ def explode_table(
     bands = bands_col.flatten().to_numpy().reshape(-1, width)[keep]
     idx = idx[keep]
     ph = batch.column("phash").to_numpy()[keep]
-    parts = [lsh.band_rows(idx, bands.astype(np.uint64), ph, source=0)]
+    geo = lsh.geo_keys(*(batch.column(k).to_numpy()[keep] for k in ("canvas_w", "canvas_h", "sy")))
+    parts = [lsh.band_rows(idx, bands.astype(np.uint64), ph, source=0, geo=geo)]
     if use_phash:
-        parts.append(lsh.band_rows(idx, lsh.phash_keys(ph), ph, source=1))
+        parts.append(lsh.band_rows(idx, lsh.phash_keys(ph), ph, source=1, geo=geo))
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
 
@@ -85,6 +91,8 @@ def to_arrow(idx: np.ndarray, sk: dict[str, np.ndarray], extra: dict[str, np.nda
         "ink": pa.array(sk["ink"], pa.int32()),
         "extent": pa.array(sk["extent"], pa.float32()),
         "stroke": pa.array(sk["stroke"], pa.float32()),
+        **{k: pa.array(sk[k], pa.float32()) for k in ("sx", "sy", "area", "cx", "cy")},
+        **{k: pa.array(sk[k], pa.int32()) for k in ("canvas_w", "canvas_h")},
         "minhash": pa.FixedSizeListArray.from_arrays(pa.array(sig.reshape(-1), pa.uint32()), sig.shape[1]),
         "phash": pa.array(sk["phash"], pa.uint64()),
         "bands": pa.FixedSizeListArray.from_arrays(pa.array(bands.reshape(-1), pa.uint64()), bands.shape[1]),

@@ -3,7 +3,8 @@
 The similarity is the smaller of two tolerant containments: the share of A's ink within ``radius``
 cells of B's ink, and of B's within ``radius`` of A's. One cell of tolerance absorbs the jitter left
 by rotation, crop and stroke width; taking the smaller side means a glyph is not a duplicate of a
-glyph that merely contains it. Two scale-free scalars gate the pair as well (see :func:`gates`).
+glyph that merely contains it. The pair must also be geometrically consistent with one of the promised
+transforms (see :func:`consistent`): that, not the mask, is what separates look-alike glyphs.
 """
 
 from __future__ import annotations
@@ -35,35 +36,87 @@ def similarity(mask_a: np.ndarray, mask_b: np.ndarray, *, radius: int = 1) -> np
     return np.where((na > 0) & (nb > 0), np.minimum(in_a, in_b), 0.0)
 
 
-def ratio(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``max(x, y) / min(x, y)`` per pair (infinite where one is zero)."""
-    lo, hi = np.minimum(x, y), np.maximum(x, y)
-    return np.where(lo > 0, hi / np.where(lo > 0, lo, 1), np.inf)
+def _log_ratio(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """``log(x / y)`` per pair, infinite where either is zero (no ink: nothing is consistent with it)."""
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    ok = (x > 0) & (y > 0)
+    return np.where(ok, np.log(np.where(ok, x, 1.0) / np.where(ok, y, 1.0)), np.inf)
 
 
-def gates(
-    extent_a: np.ndarray,
-    extent_b: np.ndarray,
-    stroke_a: np.ndarray,
-    stroke_b: np.ndarray,
+def consistent(
+    a: dict[str, np.ndarray],
+    b: dict[str, np.ndarray],
     *,
-    max_extent_ratio: float,
-    max_stroke_ratio: float,
+    scale_tol: float = 0.1,
+    crop_max: float = 0.12,
+    crop_tol: float = 0.02,
+    resize_tol: float = 0.05,
+    aspect_tol: float = 0.03,
+    place_tol: float = 0.015,
 ) -> np.ndarray:
-    """``(M,)`` bool: glyph sizes (relative to the canvas) and stroke widths (relative to the glyph) agree.
+    """``(M,)`` bool: could one image of each pair be the other after one of the promised transforms?
 
-    Both survive resize, JPEG and shift unchanged and crop, rotation or a 1 px stroke change within
-    the default ratios, while two different writings of a short stroke (an ``i``) usually differ in one.
+    ``a``, ``b``: per pair ``canvas_w``, ``canvas_h``, the ink's spread ``sx, sy`` and pixel count
+    ``area`` (original pixels) and its centroid ``cx, cy`` (canvas fractions), see ``normalise.geometry``.
+    Tolerances are logs (0.1 = 10 %) except ``place_tol`` (a canvas fraction). A pair passes as
+
+    - **same canvas** (JPEG, shift, rotation and a 1 px stroke change keep it exactly): equal canvas size,
+      overall spread ``hypot(sx, sy)`` within ``scale_tol`` (a 1 px stroke change on a small glyph);
+    - **crop** (≤ 10 % a side): one canvas inside the other, at most ``crop_max`` smaller per side; no
+      pixel is resampled, so ``sx``, ``sy`` and ``area`` agree within ``crop_tol`` and the centroid moved,
+      in pixels, by no more than the canvas lost on that axis;
+    - **resize**: both sides scaled alike (``aspect_tol``), ``sx`` and ``sy`` scaled by the same factor
+      (within ``resize_tol`` plus one pixel of the smaller image: bilinear blur moves thin strokes) and
+      the centroid at the same canvas fraction (``place_tol``).
+
+    The 32×32 mask cannot tell two writings of one short stroke apart (they normalise to the same
+    blob); these invariants can: a distinct image comes with its own canvas, size and placement.
     """
-    return (ratio(extent_a, extent_b) <= max_extent_ratio) & (ratio(stroke_a, stroke_b) <= max_stroke_ratio)
+    wa, ha = a["canvas_w"].astype(np.float64), a["canvas_h"].astype(np.float64)
+    wb, hb = b["canvas_w"].astype(np.float64), b["canvas_h"].astype(np.float64)
+    lw, lh = _log_ratio(wa, wb), _log_ratio(ha, hb)
+    lx, ly, lar = _log_ratio(a["sx"], b["sx"]), _log_ratio(a["sy"], b["sy"]), _log_ratio(a["area"], b["area"])
+    lr = _log_ratio(np.hypot(a["sx"], a["sy"]), np.hypot(b["sx"], b["sy"]))
+    equal = (wa == wb) & (ha == hb)
+    same = equal & (np.abs(lr) <= scale_tol)
+    # crop: the larger canvas lost 0..crop_max per side; its centroid, in pixels, sits further right
+    # (down) by what was cut on the left (top): between 0 and the width (height) lost, 1.5 px of slack
+    a_big = wa * ha >= wb * hb
+    sw, sh = np.where(a_big, lw, -lw), np.where(a_big, lh, -lh)
+    inside = (sw >= 0) & (sh >= 0) & (sw <= crop_max) & (sh <= crop_max)
+    dx = np.where(a_big, 1, -1) * (a["cx"] * wa - b["cx"] * wb)
+    dy = np.where(a_big, 1, -1) * (a["cy"] * ha - b["cy"] * hb)
+    moved = (dx >= -1.5) & (dx <= np.abs(wa - wb) + 1.5) & (dy >= -1.5) & (dy <= np.abs(ha - hb) + 1.5)
+    pixels = (np.abs(lx) <= crop_tol) & (np.abs(ly) <= crop_tol) & (np.abs(lar) <= crop_tol)
+    crop = ~equal & inside & pixels & moved
+    # resize: scale the smaller image's spread up by the canvas factor f; bilinear blur may move a thin
+    # stroke's spread by about a pixel of the smaller image, hence the f * 1 px of slack
+    f = np.exp(np.abs(0.5 * (lw + lh)))
+    sxa, sxb, sya, syb = (np.asarray(x, np.float64) for x in (a["sx"], b["sx"], a["sy"], b["sy"]))
+    big_x, small_x = np.where(a_big, sxa, sxb), np.where(a_big, sxb, sxa)
+    big_y, small_y = np.where(a_big, sya, syb), np.where(a_big, syb, sya)
+    spread = (np.abs(big_x - f * small_x) <= resize_tol * big_x + 0.5 * f) & (
+        np.abs(big_y - f * small_y) <= resize_tol * big_y + 0.5 * f
+    )
+    resize = (
+        ~equal
+        & (np.abs(lw - lh) <= aspect_tol)
+        & spread
+        & (np.abs(a["cx"] - b["cx"]) <= place_tol)
+        & (np.abs(a["cy"] - b["cy"]) <= place_tol)
+    )
+    has_ink = (np.asarray(a["area"]) > 0) & (np.asarray(b["area"]) > 0)
+    return has_ink & (same | crop | resize)
 
 
-def verify_table(
-    batch, *, size: int, radius: int, threshold: float, max_extent_ratio: float, max_stroke_ratio: float
-):
-    """``map_batches`` adapter: joined pairs (``a, b, mask_a, mask_b, extent_a, ...``) → ``a, b, score`` accepted only."""
+def verify_table(batch, *, size: int, radius: int, threshold: float, **gate_options):
+    """``map_batches`` adapter: joined pairs (``a, b, mask_a, mask_b, rg_a, ...``) → ``a, b, score`` accepted only.
+
+    ``gate_options``: keyword arguments of :func:`consistent`.
+    """
     import pyarrow as pa
 
+    from dcai.dedup.join import FEATURES
     from dcai.dedup.sketch import mask_array
 
     if batch.num_rows == 0:
@@ -77,15 +130,8 @@ def verify_table(
     score = similarity(
         mask_array(batch.column("mask_a"), size), mask_array(batch.column("mask_b"), size), radius=radius
     )
-    col = {k: batch.column(k).to_numpy() for k in ("extent_a", "extent_b", "stroke_a", "stroke_b")}
-    ok = (score >= threshold) & gates(
-        col["extent_a"],
-        col["extent_b"],
-        col["stroke_a"],
-        col["stroke_b"],
-        max_extent_ratio=max_extent_ratio,
-        max_stroke_ratio=max_stroke_ratio,
-    )
+    side = {s: {k: batch.column(f"{k}_{s}").to_numpy() for k in FEATURES if k != "mask"} for s in ("a", "b")}
+    ok = (score >= threshold) & consistent(side["a"], side["b"], **gate_options)
     keep = np.flatnonzero(ok)
     return pa.table(
         {

@@ -5,7 +5,7 @@ import pyarrow as pa
 import pytest
 
 from dcai import manifest
-from dcai.dedup import exact, lsh, normalise, planted, policy, sketch, verify
+from dcai.dedup import exact, join, lsh, normalise, planted, policy, sketch, verify
 from dcai.dedup.config import DedupConfig
 from dcai.dedup.pipeline import _apply
 
@@ -20,9 +20,10 @@ def _accepted(images: list[bytes]) -> set[tuple[int, int]]:
     """The pipeline's near path without Ray: sketches → band rows → bucket pairs → verified pairs."""
     sk = sketch.sketch(images, CFG)
     idx = np.arange(len(images))
+    geo = lsh.geo_keys(sk["canvas_w"], sk["canvas_h"], sk["sy"])
     rows = [
-        lsh.band_rows(idx, sk["bands"], sk["phash"], source=0),
-        lsh.band_rows(idx, lsh.phash_keys(sk["phash"]), sk["phash"], source=1),
+        lsh.band_rows(idx, sk["bands"], sk["phash"], source=0, geo=geo),
+        lsh.band_rows(idx, lsh.phash_keys(sk["phash"]), sk["phash"], source=1, geo=geo),
     ]
     rows = {k: np.concatenate([r[k] for r in rows]) for k in rows[0]}
     p = lsh.bucket_pairs(
@@ -30,13 +31,9 @@ def _accepted(images: list[bytes]) -> set[tuple[int, int]]:
     )
     m = normalise.unpack(sk["mask"], CFG.size)
     a, b = p["a"], p["b"]
-    ok = (verify.similarity(m[a], m[b], radius=CFG.radius) >= CFG.threshold) & verify.gates(
-        sk["extent"][a],
-        sk["extent"][b],
-        sk["stroke"][a],
-        sk["stroke"][b],
-        max_extent_ratio=CFG.max_extent_ratio,
-        max_stroke_ratio=CFG.max_stroke_ratio,
+    feats = [k for k in join.FEATURES if k != "mask"]
+    ok = (verify.similarity(m[a], m[b], radius=CFG.radius) >= CFG.threshold) & verify.consistent(
+        {k: sk[k][a] for k in feats}, {k: sk[k][b] for k in feats}, **CFG.gate_options()
     )
     return {(int(x), int(y)) for x, y in zip(a[ok], b[ok])}
 
@@ -55,6 +52,25 @@ def test_near_copy_is_found_and_a_different_glyph_is_not(kind):
     )
     assert (0, 1) in found
     assert not {(0, 2), (1, 2)} & found
+
+
+def _geo(w, h, sx, sy, area, cx, cy):
+    names = ("canvas_w", "canvas_h", "sx", "sy", "area", "cx", "cy")
+    return {k: np.array([v], float) for k, v in zip(names, (w, h, sx, sy, area, cx, cy))}
+
+
+def test_geometry_gate_passes_the_promised_transforms_only():
+    src = _geo(100, 80, 5.0, 20.0, 300, 0.5, 0.5)
+    ok = lambda other: bool(verify.consistent(src, other, **CFG.gate_options())[0])  # noqa: E731
+    assert ok(_geo(100, 80, 5.4, 20.5, 420, 0.45, 0.55))  # same canvas: rotation / thicker stroke
+    # crop 6 px left, 4 px top, 2 px right: same pixels, centroid moved left by what was cut there
+    assert ok(_geo(92, 76, 5.0, 20.0, 300, (50 - 6) / 92, (40 - 4) / 76))
+    assert not ok(_geo(92, 76, 5.0, 20.0, 300, (50 + 3) / 92, (40 - 4) / 76))  # moved the wrong way
+    assert not ok(_geo(92, 76, 5.0, 18.0, 300, (50 - 6) / 92, (40 - 4) / 76))  # resampled: not a crop
+    assert ok(_geo(50, 40, 2.5, 10.0, 80, 0.5, 0.5))  # resize by 0.5
+    assert not ok(_geo(50, 40, 2.5, 12.0, 80, 0.5, 0.5))  # resized canvas, different glyph height
+    assert not ok(_geo(50, 40, 2.5, 10.0, 80, 0.55, 0.5))  # resized canvas, glyph elsewhere
+    assert not ok(_geo(100, 80, 5.0, 20.0, 0, 0.5, 0.5))  # no ink
 
 
 def test_pixel_hash_ignores_container_and_bytes_hash_does_not():
