@@ -53,6 +53,7 @@ def consistent(
     resize_tol: float = 0.05,
     aspect_tol: float = 0.03,
     place_tol: float = 0.015,
+    turn_tol: float = 0.035,
 ) -> np.ndarray:
     """``(M,)`` bool: could one image of each pair be the other after one of the promised transforms?
 
@@ -61,7 +62,9 @@ def consistent(
     Tolerances are logs (0.1 = 10 %) except ``place_tol`` (a canvas fraction). A pair passes as
 
     - **same canvas** (JPEG, shift, rotation and a 1 px stroke change keep it exactly): equal canvas size,
-      overall spread ``hypot(sx, sy)`` within ``scale_tol`` (a 1 px stroke change on a small glyph);
+      and either ``sx``, ``sy``, ``area`` within ``crop_tol`` (JPEG, shift: nothing resampled) or the
+      centroid within ``turn_tol`` of the canvas and the overall spread ``hypot(sx, sy)`` within
+      ``scale_tol`` (rotation about the canvas centre, a 1 px stroke change on a small glyph);
     - **crop** (≤ 10 % a side): one canvas inside the other, at most ``crop_max`` smaller per side; no
       pixel is resampled, so ``sx``, ``sy`` and ``area`` agree within ``crop_tol`` and the centroid moved,
       in pixels, by no more than the canvas lost on that axis;
@@ -78,7 +81,12 @@ def consistent(
     lx, ly, lar = _log_ratio(a["sx"], b["sx"]), _log_ratio(a["sy"], b["sy"]), _log_ratio(a["area"], b["area"])
     lr = _log_ratio(np.hypot(a["sx"], a["sy"]), np.hypot(b["sx"], b["sy"]))
     equal = (wa == wb) & (ha == hb)
-    same = equal & (np.abs(lr) <= scale_tol)
+    # same canvas: either the ink moved without resampling (JPEG, shift: spread and pixel count kept), or
+    # it stayed in place (rotation about the canvas centre moves the centroid by ≤ 5° x its distance from
+    # the centre, a stroke change not at all) and its overall spread changed by at most scale_tol
+    pixels = (np.abs(lx) <= crop_tol) & (np.abs(ly) <= crop_tol) & (np.abs(lar) <= crop_tol)
+    stayed = (np.abs(a["cx"] - b["cx"]) <= turn_tol) & (np.abs(a["cy"] - b["cy"]) <= turn_tol)
+    same = equal & (pixels | (stayed & (np.abs(lr) <= scale_tol)))
     # crop: the larger canvas lost 0..crop_max per side; its centroid, in pixels, sits further right
     # (down) by what was cut on the left (top): between 0 and the width (height) lost, 1.5 px of slack
     a_big = wa * ha >= wb * hb
@@ -87,7 +95,6 @@ def consistent(
     dx = np.where(a_big, 1, -1) * (a["cx"] * wa - b["cx"] * wb)
     dy = np.where(a_big, 1, -1) * (a["cy"] * ha - b["cy"] * hb)
     moved = (dx >= -1.5) & (dx <= np.abs(wa - wb) + 1.5) & (dy >= -1.5) & (dy <= np.abs(ha - hb) + 1.5)
-    pixels = (np.abs(lx) <= crop_tol) & (np.abs(ly) <= crop_tol) & (np.abs(lar) <= crop_tol)
     crop = ~equal & inside & pixels & moved
     # resize: scale the smaller image's spread up by the canvas factor f; bilinear blur may move a thin
     # stroke's spread by about a pixel of the smaller image, hence the f * 1 px of slack

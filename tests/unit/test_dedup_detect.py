@@ -62,7 +62,9 @@ def _geo(w, h, sx, sy, area, cx, cy):
 def test_geometry_gate_passes_the_promised_transforms_only():
     src = _geo(100, 80, 5.0, 20.0, 300, 0.5, 0.5)
     ok = lambda other: bool(verify.consistent(src, other, **CFG.gate_options())[0])  # noqa: E731
-    assert ok(_geo(100, 80, 5.4, 20.5, 420, 0.45, 0.55))  # same canvas: rotation / thicker stroke
+    assert ok(_geo(100, 80, 5.4, 20.5, 420, 0.52, 0.48))  # same canvas, in place: rotation / thicker stroke
+    assert ok(_geo(100, 80, 5.0, 20.0, 300, 0.42, 0.57))  # same canvas, same pixels moved: shift
+    assert not ok(_geo(100, 80, 5.4, 20.5, 420, 0.42, 0.57))  # resampled and moved: another drawing
     # crop 6 px left, 4 px top, 2 px right: same pixels, centroid moved left by what was cut there
     assert ok(_geo(92, 76, 5.0, 20.0, 300, (50 - 6) / 92, (40 - 4) / 76))
     assert not ok(_geo(92, 76, 5.0, 20.0, 300, (50 + 3) / 92, (40 - 4) / 76))  # moved the wrong way
