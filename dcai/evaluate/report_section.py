@@ -49,4 +49,29 @@ def render_section(run_dir: Path, stage_dir: Path, report: dict) -> str:
         xlabel="epoch",
         ylabel="val accuracy",
     )
-    return head + summary + per_seed + (chart if curves else "")
+    return head + _before_after(run_dir, stage_dir, report) + summary + per_seed + (chart if curves else "")
+
+
+def _before_after(run_dir: Path, stage_dir: Path, report: dict) -> str:
+    """On the final evaluate of a run that also evaluated its raw data: test accuracy before → after."""
+    import json
+
+    if not stage_dir.name.endswith("-evaluate"):
+        return ""
+    raw = next(Path(run_dir).glob("[0-9][0-9]-evaluate_raw/report.json"), None)
+    if raw is None:
+        return ""
+    before = json.loads(raw.read_text()).get("test", {})
+    rows = [
+        [name, _pm(before[name]["mean"], before[name]["std"]), _pm(t["mean"], t["std"]),
+         f"{100 * (t['mean'] - before[name]['mean']):+.1f}", t["n"]]
+        for name, t in report.get("test", {}).items()
+        if name in before
+    ]  # fmt: skip
+    if not rows:
+        return ""
+    return (
+        "<p><b>Before → after</b> (the data as ingested against this run's output; test sets only, "
+        "since the pipeline re-splits val):</p>"
+        + html_table(["test set", "before", "after", "points", "images"], rows)
+    )

@@ -24,6 +24,7 @@ from dcai.runs import REPORT, Run
 SECTIONS: dict[str, str] = {
     "dedup": "dcai.dedup.report_section:render_section",
     "evaluate": "dcai.evaluate.report_section:render_section",
+    "evaluate_raw": "dcai.evaluate.report_section:render_section",
     "investigate": "dcai.investigate.report_section:render_section",
     "vote": "dcai.vote.report_section:render_section",
     "clean": "dcai.clean.report_section:render_section",

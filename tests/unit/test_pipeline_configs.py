@@ -53,3 +53,17 @@ def test_headline_compares_test_sets_only():
     assert "2000 -> 8000" in text
     assert "0.700 ± 0.010 -> 0.850 ± 0.010" in text and "+15.0 points" in text
     assert pipeline.headline({"evaluate": _eval(0.85, 8000)}) == []
+
+
+def test_report_shows_before_and_after(tmp_path: Path):
+    import json
+
+    from dcai.evaluate.report_section import render_section
+
+    raw = {**_eval(0.70, 2000), "val_acc_mean": 0.7, "val_acc_std": 0.0}
+    after = {**_eval(0.85, 8000), "val_acc_mean": 0.9, "val_acc_std": 0.0}
+    (tmp_path / "02-evaluate_raw").mkdir()
+    (tmp_path / "02-evaluate_raw" / "report.json").write_text(json.dumps(raw))
+    html = render_section(tmp_path, tmp_path / "09-evaluate", after)
+    assert "Before → after" in html and "+15.0" in html
+    assert "Before" not in render_section(tmp_path, tmp_path / "02-evaluate_raw", raw)
