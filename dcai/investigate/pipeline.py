@@ -115,7 +115,7 @@ def run(
         storage = str(ctx.workdir / "ray")
         fit = ray_fit(gpus=gpus_for(cfg.gpus), storage=storage, name="investigate")
 
-        fits = []
+        fits: list[int] = []
 
         def score(cf, labels):
             fits.append(len(fits) + 1)  # new seeds every round: new models, never a resumed old one
