@@ -41,6 +41,7 @@ class DedupConfig(StageConfig):
     aspect_tol: float = 0.03  # resize: width and height scaled alike (rounding of a 48 px side: 2 %)
     place_tol: float = 0.015  # resize: ink centroid at the same canvas fraction
     turn_tol: float = 0.035  # same canvas, resampled: centroid moved ≤ 3.5 % (5° about the centre)
+    cut_tol: float = 0.1  # shift / crop: an image whose ink touches its border may have lost 10 % of it
     # policy
     keep_order: tuple[str, ...] = ("train", "val")  # which copy stays: earlier splits first, others after
     pinned_splits: tuple[str, ...] = ("test",)  # rows here are never moved (like trusted rows)
@@ -57,7 +58,16 @@ class DedupConfig(StageConfig):
 
     def gate_options(self) -> dict[str, float]:
         """The keyword arguments of ``verify.consistent``."""
-        names = ("scale_tol", "crop_max", "crop_tol", "resize_tol", "aspect_tol", "place_tol", "turn_tol")
+        names = (
+            "scale_tol",
+            "crop_max",
+            "crop_tol",
+            "resize_tol",
+            "aspect_tol",
+            "place_tol",
+            "turn_tol",
+            "cut_tol",
+        )
         return {k: getattr(self, k) for k in names}
 
     def __post_init__(self) -> None:

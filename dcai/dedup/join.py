@@ -19,6 +19,7 @@ FEATURES: dict[str, pa.DataType] = {
     "area": pa.float32(),
     "cx": pa.float32(),
     "cy": pa.float32(),
+    "edge": pa.float32(),
     "canvas_w": pa.int32(),
     "canvas_h": pa.int32(),
 }

@@ -104,39 +104,44 @@ def normalise(gray: np.ndarray, *, size: int = 32) -> tuple[np.ndarray, float, f
 
 def geometry(
     gray: np.ndarray, shape: tuple[int, int] | None = None
-) -> tuple[float, float, float, float, float]:
-    """``(sx, sy, area, cx, cy)`` of the ink: spread (standard deviation + 0.3) along x and y and pixel count,
-    in pixels of the original ``shape`` (``gray.shape`` if None), and the centroid as fractions of the
-    canvas width and height; ``(0, 0, 0, 0.5, 0.5)`` without ink.
+) -> tuple[float, float, float, float, float, float]:
+    """``(sx, sy, area, cx, cy, edge)`` of the ink: spread (standard deviation + 0.3) along x and y and
+    pixel count, in pixels of the original ``shape`` (``gray.shape`` if None), the centroid as fractions
+    of the canvas width and height, and 1.0 where ink touches the canvas border (a shift or crop may
+    have cut some off); ``(0, 0, 0, 0.5, 0.5, 0)`` without ink.
 
     Resize scales them with the canvas and keeps ``cx, cy``; crop and shift keep them in pixels
     exactly, JPEG nearly, rotation and a 1 px stroke change within ~10 % (the verifier's gates).
     """
-    ys, xs = np.nonzero(ink_mask(gray))
+    ink = ink_mask(gray)
+    ys, xs = np.nonzero(ink)
     if ys.size < 2:
-        return 0.0, 0.0, 0.0, 0.5, 0.5
+        return 0.0, 0.0, 0.0, 0.5, 0.5, 0.0
     h, w = gray.shape
+    edge = float(ink[0].any() or ink[-1].any() or ink[:, 0].any() or ink[:, -1].any())
     scale = (shape[1] / w) if shape else 1.0
     # + 0.3 px: a one-pixel-wide stroke has spread 0 across it, and a ratio of zeros says nothing
     sx, sy = (float(xs.std()) + 0.3) * scale, (float(ys.std()) + 0.3) * scale
     cx, cy = (float(xs.mean()) + 0.5) / w, (float(ys.mean()) + 0.5) / h
-    return sx, sy, float(ys.size) * scale * scale, cx, cy
+    return sx, sy, float(ys.size) * scale * scale, cx, cy, edge
 
 
 def normalise_batch(
     grays: list[np.ndarray], *, size: int = 32, shapes: list[tuple[int, int]] | None = None
 ) -> dict[str, np.ndarray]:
-    """``{"mask": (N, size, size) bool, "extent", "stroke", "sx", "sy", "area", "cx", "cy": (N,) float32}``.
+    """``{"mask": (N, size, size) bool, "extent", "stroke", "sx", "sy", "area", "cx", "cy", "edge": (N,) float32}``.
 
     ``shapes``: each image's ``(H, W)`` before :func:`decode` reduced it (``sx, sy, area`` are in those pixels).
     """
     n = len(grays)
     mask = np.zeros((n, size, size), dtype=bool)
-    out = {k: np.zeros(n, dtype=np.float32) for k in ("extent", "stroke", "sx", "sy", "area", "cx", "cy")}
+    out = {
+        k: np.zeros(n, dtype=np.float32) for k in ("extent", "stroke", "sx", "sy", "area", "cx", "cy", "edge")
+    }
     for i, g in enumerate(grays):
         mask[i], out["extent"][i], out["stroke"][i] = normalise(g, size=size)
         geo = geometry(g, shapes[i] if shapes else None)
-        for k, v in zip(("sx", "sy", "area", "cx", "cy"), geo):
+        for k, v in zip(("sx", "sy", "area", "cx", "cy", "edge"), geo):
             out[k][i] = v
     return {"mask": mask, **out}
 

@@ -1,7 +1,7 @@
 """One batch of images → their dedup sketches: the pure functions the pipeline maps over Ray Data.
 
 In: ``idx`` (N,) int64 and ``uri`` (N,) str (or ``data`` (N,) bytes). Out, per image: ``pixel_hash``
-str, ``mask`` (S*S/8,) uint8 packed, ``ink`` int32, ``extent``, ``stroke``, ``sx``, ``sy``, ``area``, ``cx``, ``cy`` float32,
+str, ``mask`` (S*S/8,) uint8 packed, ``ink`` int32, ``extent``, ``stroke``, ``sx``, ``sy``, ``area``, ``cx``, ``cy``, ``edge`` float32,
 ``canvas_w`` and ``canvas_h`` int32 (see ``normalise.geometry``), ``minhash``
 (P,) uint32, ``phash`` uint64 and ``bands`` (B,) uint64. An undecodable image gets an empty mask.
 """
@@ -36,7 +36,7 @@ def sketch(data: list[bytes], cfg: DedupConfig) -> dict[str, np.ndarray]:
         "ink": mask.reshape(len(mask), -1).sum(axis=1).astype(np.int32),
         "extent": norm["extent"],
         "stroke": norm["stroke"],
-        **{k: norm[k] for k in ("sx", "sy", "area", "cx", "cy")},
+        **{k: norm[k] for k in ("sx", "sy", "area", "cx", "cy", "edge")},
         "canvas_w": np.array([w for _, w in shapes], dtype=np.int32),
         "canvas_h": np.array([h for h, _ in shapes], dtype=np.int32),
         "minhash": sig,
@@ -91,7 +91,7 @@ def to_arrow(idx: np.ndarray, sk: dict[str, np.ndarray], extra: dict[str, np.nda
         "ink": pa.array(sk["ink"], pa.int32()),
         "extent": pa.array(sk["extent"], pa.float32()),
         "stroke": pa.array(sk["stroke"], pa.float32()),
-        **{k: pa.array(sk[k], pa.float32()) for k in ("sx", "sy", "area", "cx", "cy")},
+        **{k: pa.array(sk[k], pa.float32()) for k in ("sx", "sy", "area", "cx", "cy", "edge")},
         **{k: pa.array(sk[k], pa.int32()) for k in ("canvas_w", "canvas_h")},
         "minhash": pa.FixedSizeListArray.from_arrays(pa.array(sig.reshape(-1), pa.uint32()), sig.shape[1]),
         "phash": pa.array(sk["phash"], pa.uint64()),

@@ -54,17 +54,20 @@ def consistent(
     aspect_tol: float = 0.03,
     place_tol: float = 0.015,
     turn_tol: float = 0.035,
+    cut_tol: float = 0.1,
 ) -> np.ndarray:
     """``(M,)`` bool: could one image of each pair be the other after one of the promised transforms?
 
     ``a``, ``b``: per pair ``canvas_w``, ``canvas_h``, the ink's spread ``sx, sy`` and pixel count
-    ``area`` (original pixels) and its centroid ``cx, cy`` (canvas fractions), see ``normalise.geometry``.
+    ``area`` (original pixels), its centroid ``cx, cy`` (canvas fractions) and ``edge`` (ink touches the
+    border), see ``normalise.geometry``.
     Tolerances are logs (0.1 = 10 %) except ``place_tol`` (a canvas fraction). A pair passes as
 
     - **same canvas** (JPEG, shift, rotation and a 1 px stroke change keep it exactly): equal canvas size,
       and either ``sx``, ``sy``, ``area`` within ``crop_tol`` (JPEG, shift: nothing resampled) or the
       centroid within ``turn_tol`` of the canvas and the overall spread ``hypot(sx, sy)`` within
-      ``scale_tol`` (rotation about the canvas centre, a 1 px stroke change on a small glyph);
+      ``scale_tol`` (rotation about the canvas centre, a 1 px stroke change on a small glyph); an image
+      whose ink touches its border may have lost up to ``cut_tol`` of it there (shift or crop);
     - **crop** (≤ 10 % a side): one canvas inside the other, at most ``crop_max`` smaller per side; no
       pixel is resampled, so ``sx``, ``sy`` and ``area`` agree within ``crop_tol`` and the centroid moved,
       in pixels, by no more than the canvas lost on that axis;
@@ -83,8 +86,13 @@ def consistent(
     equal = (wa == wb) & (ha == hb)
     # same canvas: either the ink moved without resampling (JPEG, shift: spread and pixel count kept), or
     # it stayed in place (rotation about the canvas centre moves the centroid by ≤ 5° x its distance from
-    # the centre, a stroke change not at all) and its overall spread changed by at most scale_tol
-    pixels = (np.abs(lx) <= crop_tol) & (np.abs(ly) <= crop_tol) & (np.abs(lar) <= crop_tol)
+    # the centre, a stroke change not at all) and its overall spread changed by at most scale_tol.
+    # Ink touching one image's border may have been cut off there (shift, crop): that image may hold up
+    # to cut_tol less ink (never more), and both spreads may differ by cut_tol
+    ea, eb = np.asarray(a["edge"]) > 0, np.asarray(b["edge"]) > 0
+    lo, hi = np.where(ea, -cut_tol, -crop_tol), np.where(eb, cut_tol, crop_tol)  # allowed log(area a / b)
+    spread_tol = np.where(ea | eb, cut_tol, crop_tol)
+    pixels = (lar >= lo) & (lar <= hi) & (np.abs(lx) <= spread_tol) & (np.abs(ly) <= spread_tol)
     stayed = (np.abs(a["cx"] - b["cx"]) <= turn_tol) & (np.abs(a["cy"] - b["cy"]) <= turn_tol)
     same = equal & (pixels | (stayed & (np.abs(lr) <= scale_tol)))
     # crop: the larger canvas lost 0..crop_max per side; its centroid, in pixels, sits further right

@@ -54,9 +54,9 @@ def test_near_copy_is_found_and_a_different_glyph_is_not(kind):
     assert not {(0, 2), (1, 2)} & found
 
 
-def _geo(w, h, sx, sy, area, cx, cy):
-    names = ("canvas_w", "canvas_h", "sx", "sy", "area", "cx", "cy")
-    return {k: np.array([v], float) for k, v in zip(names, (w, h, sx, sy, area, cx, cy))}
+def _geo(w, h, sx, sy, area, cx, cy, edge=0.0):
+    names = ("canvas_w", "canvas_h", "sx", "sy", "area", "cx", "cy", "edge")
+    return {k: np.array([v], float) for k, v in zip(names, (w, h, sx, sy, area, cx, cy, edge))}
 
 
 def test_geometry_gate_passes_the_promised_transforms_only():
@@ -65,6 +65,8 @@ def test_geometry_gate_passes_the_promised_transforms_only():
     assert ok(_geo(100, 80, 5.4, 20.5, 420, 0.52, 0.48))  # same canvas, in place: rotation / thicker stroke
     assert ok(_geo(100, 80, 5.0, 20.0, 300, 0.42, 0.57))  # same canvas, same pixels moved: shift
     assert not ok(_geo(100, 80, 5.4, 20.5, 420, 0.42, 0.57))  # resampled and moved: another drawing
+    assert ok(_geo(100, 80, 5.0, 19.0, 285, 0.5, 0.62, edge=1.0))  # shifted so far that ink was cut off
+    assert not ok(_geo(100, 80, 5.0, 19.0, 320, 0.5, 0.62, edge=1.0))  # ...but a cut never adds ink
     # crop 6 px left, 4 px top, 2 px right: same pixels, centroid moved left by what was cut there
     assert ok(_geo(92, 76, 5.0, 20.0, 300, (50 - 6) / 92, (40 - 4) / 76))
     assert not ok(_geo(92, 76, 5.0, 20.0, 300, (50 + 3) / 92, (40 - 4) / 76))  # moved the wrong way
