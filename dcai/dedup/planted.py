@@ -66,7 +66,7 @@ def transform(pixels: np.ndarray, kind: str, rng: np.random.Generator) -> tuple[
     if kind == "resize":
         s = float(rng.uniform(0.5, 2.0))
         return np.asarray(
-            img.resize((max(8, round(w * s)), max(8, round(h * s))), Image.BILINEAR)
+            img.resize((max(8, round(w * s)), max(8, round(h * s))), Image.Resampling.BILINEAR)
         ), f"resize:{s:.2f}"
     if kind == "jpeg":
         q = int(rng.integers(50, 96))
@@ -84,12 +84,14 @@ def transform(pixels: np.ndarray, kind: str, rng: np.random.Generator) -> tuple[
         return np.asarray(img.crop(box)), "crop:" + ",".join(str(v) for v in box)
     if kind in ("thicken", "thin"):
         # at twice the resolution a 3x3 min/max filter moves each edge by half a pixel: width ±1 px
-        big = img.resize((2 * w, 2 * h), Image.NEAREST)
+        big = img.resize((2 * w, 2 * h), Image.Resampling.NEAREST)
         big = big.filter(ImageFilter.MinFilter(3) if kind == "thicken" else ImageFilter.MaxFilter(3))
-        return np.asarray(big.resize((w, h), Image.BOX)), "stroke:+1" if kind == "thicken" else "stroke:-1"
+        return np.asarray(
+            big.resize((w, h), Image.Resampling.BOX)
+        ), "stroke:+1" if kind == "thicken" else "stroke:-1"
     if kind == "rotate":
         a = float(rng.uniform(-5, 5))
-        return np.asarray(img.rotate(a, resample=Image.BILINEAR, fillcolor=255)), f"rotate:{a:.1f}"
+        return np.asarray(img.rotate(a, resample=Image.Resampling.BILINEAR, fillcolor=255)), f"rotate:{a:.1f}"
     raise ValueError(f"unknown transform {kind!r}; choose from {TRANSFORMS}")
 
 

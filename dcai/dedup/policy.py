@@ -51,7 +51,12 @@ def decide(
         members = order[lo:hi]
         ranked = sorted(
             members.tolist(),
-            key=lambda i: (not stay[i], split_rank.get(splits[i], len(keep_order)), -int(area[i]), ids[i]),
+            key=lambda i: (
+                not stay[i],
+                split_rank.get(str(splits[i]), len(keep_order)),
+                -int(area[i]),
+                ids[i],
+            ),
         )
         keeper = ranked[0]
         kinds = {}
@@ -101,7 +106,7 @@ def leakage(
     for i in np.flatnonzero(dup_group != None):  # noqa: E711 - object array, elementwise
         by_group.setdefault(dup_group[i], []).append(int(i))
     combos: Counter = Counter()
-    listed = []
+    listed: list[dict] = []
     for g, members in sorted(by_group.items()):
         present = sorted({splits[i] for i in members})
         if len(present) < 2:
