@@ -37,6 +37,10 @@ class CleanConfig(StageConfig):
     # "review" leaves them in place and queues them; "remove" takes them out (the 3rd-place team's
     # choice: with no reviewer, doubtful images cost more than they teach).
     doubtful: str = REVIEW
+    # --auto refuses to take out more than this share of the active images of any class: when the
+    # evidence condemns most of a class, the models are too weak to trust (too few epochs, too little
+    # data), not the data too bad. 1.0 turns the guard off.
+    max_removed_share: float = 0.6
 
     PRESETS = {"tiny": {}}
 
@@ -53,6 +57,10 @@ class CleanConfig(StageConfig):
         ):
             v = getattr(self, name)
             self._check(0.0 <= v <= 1.0, f"{name} must be in [0, 1], got {v}")
+        self._check(
+            0.0 < self.max_removed_share <= 1.0,
+            f"max_removed_share must be in (0, 1], got {self.max_removed_share}",
+        )
         self._check(self.aux_review_loss > 0, f"aux_review_loss must be > 0, got {self.aux_review_loss}")
         self._check(
             self.relabel_max_agreement <= self.noisy_max_agreement,

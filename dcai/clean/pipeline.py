@@ -15,10 +15,12 @@ import pyarrow as pa
 from dcai import manifest
 from dcai.clean import policy
 from dcai.clean.config import CleanConfig
+from dcai.config import ConfigError
 from dcai.review import queue as q
 from dcai.runs import Run, StageContext, StageOutput
 
 STAGE = "clean"
+MIN_CLASS_FOR_GUARD = 20  # classes smaller than this are not checked by max_removed_share
 
 
 def score_table(table: pa.Table) -> dict[str, np.ndarray]:
@@ -33,6 +35,7 @@ def apply(table: pa.Table, cfg: CleanConfig) -> tuple[pa.Table, pa.Table, dict]:
     d = policy.decide(scores, cfg=cfg)
     action, rule, new_label = d["action"], d["rule"], d["new_label"]
     if cfg.auto:
+        _check_removal_share(scores, action == policy.REMOVE, cfg)
         for label in sorted({x for x in new_label[action == policy.RELABEL]}):
             pick = (action == policy.RELABEL) & (new_label == label)
             for name in sorted(set(rule[pick])):
@@ -73,6 +76,25 @@ def apply(table: pa.Table, cfg: CleanConfig) -> tuple[pa.Table, pa.Table, dict]:
         "changes": changed[:2000],
     }
     return table, queue, metrics
+
+
+def _check_removal_share(scores: dict[str, np.ndarray], remove: np.ndarray, cfg: CleanConfig) -> None:
+    """Refuse an automatic clean that would empty a class (see ``CleanConfig.max_removed_share``)."""
+    active = ~np.isin(scores["split"], list(manifest.INACTIVE_SPLITS))
+    worst = []
+    for label in sorted({str(x) for x in scores["label"][active]}):
+        mine = active & (scores["label"] == label)
+        if mine.sum() < MIN_CLASS_FOR_GUARD:
+            continue  # a handful of images says nothing about the models
+        share = float(remove[mine].mean())
+        if share > cfg.max_removed_share:
+            worst.append(f"{label} {share:.0%} of {int(mine.sum())}")
+    if worst:
+        raise ConfigError(
+            f"clean --auto would remove more than max_removed_share={cfg.max_removed_share:g} of class(es) "
+            f"{', '.join(worst)}: the evidence models look too weak to trust (train vote / investigate "
+            "longer), or raise clean.max_removed_share if this is really what you want; nothing was changed"
+        )
 
 
 def run(run_dir: str, cfg: CleanConfig, *, force: bool = False) -> tuple[dict, bool]:

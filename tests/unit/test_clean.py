@@ -149,3 +149,21 @@ def test_apply_without_auto_changes_nothing_and_queues_every_proposal():
     assert set(manifest.column(t, "split")) == {"train"}
     assert sorted(queue.column("id").to_pylist()) == ["b", "c", "d"]
     assert dict(zip(queue.column("id").to_pylist(), queue.column("suggested_label").to_pylist()))["b"] == "ii"
+
+
+def test_auto_refuses_to_empty_a_class():
+    n = 30
+    t = manifest.from_rows(
+        {"id": f"r{k}", "uri": f"/x/{k}.png", "label": "v", "split": "train", "origin": "original"}
+        for k in range(n)
+    )
+    junk = [k < 25 for k in range(n)]  # flat, uncertain probabilities on 25 of 30: weak models
+    cols = {"vote_top_label": ["v"] * n, "vote_top_prob": [0.15 if j else 0.9 for j in junk],
+            "vote_agreement": [0.2 if j else 1.0 for j in junk], "vote_entropy": [0.95 if j else 0.1 for j in junk],
+            "vote_given_prob": [0.15 if j else 0.9 for j in junk]}  # fmt: skip
+    for name, values in cols.items():
+        t = manifest.with_column(t, name, values)
+    with pytest.raises(ConfigError, match=r"max_removed_share=0.6 of class\(es\) v 83% of 30"):
+        apply(t, CleanConfig(auto=True))
+    out, _, metrics = apply(t, CleanConfig(auto=True, max_removed_share=1.0))
+    assert metrics["actions"]["remove"] == 25 and out.num_rows == n
