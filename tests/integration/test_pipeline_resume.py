@@ -81,7 +81,7 @@ def test_killed_pipeline_resumes_after_last_complete_stage(tmp_path: Path):
     after = _started(run)
     assert {k: after[k] for k in before} == before, "ingest and dedup must not run again"
     assert [n for _, n, _ in Run(run).stages()] == [
-        "ingest", "dedup", "vote", "clean", "augment", "balance", "split", "evaluate",
+        "ingest", "dedup", "vote", "clean", "augment", "balance", "split", "export", "evaluate",
     ]  # fmt: skip
     assert not list(run.glob(".*.tmp"))
     final = Run(run).manifest()
