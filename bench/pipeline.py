@@ -201,7 +201,7 @@ def write(_a=None) -> None:
             f"{100 * full['test_mean']:.1f}% on the clean reviewed images ({100 * (full['test_mean'] - raw['test_mean']):+.1f} "
             "points) on this cut schedule; the issue's aim of ≥ 95% is **not reached** here. Almost all of the gain is "
             "augmentation. Cleaning did not pay on the CPU: the CPU-sized vote members are weak "
-            f"accuracy is 41–65%), so `clean --auto` with `doubtful: remove` took out {clean.get('remove', '?')} of "
+            f"(narrow, 15 epochs), so `clean --auto` with `doubtful: remove` took out {clean.get('remove', '?')} of "
             f"{s['n_source']} images (relabelled {clean.get('relabel', '?')}), good ones with the bad; the "
             "labels section shows the same weakness on the reviewed sample. Full-width members trained longer (a "
             "GPU run) are what the clean stage is designed for.",
