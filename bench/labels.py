@@ -288,10 +288,18 @@ def _detector_table(r: dict) -> str:
 def _setup(r: dict) -> str:
     v, a = r["vote_report"], r["settings"]
     widths = v.get("config", {}).get("widths") or [CPU_WIDTHS[m] for m in v["members"]]
+
+    def took(seconds) -> str:  # a stage reused from an earlier run of the bench records no time
+        return (
+            f"{seconds:.0f} s"
+            if seconds and seconds >= 1
+            else "time not recorded (stage reused from an earlier run)"
+        )
+
     return (f"Vote: {', '.join(f'{m} ×{w}' for m, w in zip(v['members'], widths))} (channel widths), {a['folds']} folds, "
-            f"{a['epochs']} epochs, batch 32, heavy augmentation: {v['fan_out_seconds']:.0f} s wall for "
+            f"{a['epochs']} epochs, batch 32, heavy augmentation: {took(v['fan_out_seconds'])} wall for "
             f"{len(v['trials'])} Tune trials. Investigate: {a['aux_model']} auxiliary model, {a['aux_epochs']} epochs, "
-            f"{a['rounds']} rounds, K = {a['k']}, L = {a['l']}: {r['investigate_seconds']} s.")  # fmt: skip
+            f"{a['rounds']} rounds, K = {a['k']}, L = {a['l']}: {took(r['investigate_seconds'])}.")  # fmt: skip
 
 
 def write(results: Path) -> None:
