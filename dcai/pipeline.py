@@ -79,7 +79,7 @@ def check_sections(path: Path, data: dict, preset: str | None) -> None:
         if not isinstance(section, dict):
             raise ConfigError(f"{path}: section {name!r} must be a mapping of options, got {section!r}")
         try:
-            load(cls, preset=preset if preset in getattr(cls, "PRESETS", {}) else None, overrides=section)
+            load(cls, preset=_preset_for(cls, preset), overrides=section)
         except (ConfigError, TypeError, ValueError) as e:
             raise ConfigError(f"{path}: section {name!r}: {e}") from e
 
@@ -105,12 +105,16 @@ def _runner(name: str) -> Callable[[PipelineContext, dict], dict]:
         raise ConfigError(f"stage {name!r} is not available in this build ({e})") from e
 
 
+def _preset_for(cls, preset: str | None) -> str | None:
+    """The pipeline's preset where the stage has one of that name (``tiny``), else none."""
+    return preset if preset in getattr(cls, "PRESETS", {}) else None
+
+
 def stage_config(cls, ctx: PipelineContext, section: dict[str, Any]):
     """A stage's frozen config from its YAML section and the pipeline's preset."""
     from dcai.config import load
 
-    preset = ctx.preset if ctx.preset in getattr(cls, "PRESETS", {}) else None
-    return load(cls, preset=preset, overrides=section)
+    return load(cls, preset=_preset_for(cls, ctx.preset), overrides=section)
 
 
 def run_ingest(ctx: PipelineContext, section: dict) -> dict:
@@ -153,6 +157,8 @@ def headline(reports: dict[str, dict]) -> list[str]:
     Only test sets are compared: validation sets differ between the raw data and the output (the
     pipeline re-splits), so their accuracies do not measure the same thing.
     """
+    from dcai.evaluate.core import before_after
+
     before, after = reports.get("evaluate_raw"), reports.get("evaluate")
     if not before or not after:
         return []
@@ -161,14 +167,11 @@ def headline(reports: dict[str, dict]) -> list[str]:
         f"accuracy on held-out test images, before -> after the pipeline:",
         f"  train images: {before.get('n_train')} -> {after.get('n_train')}",
     ]
-    for name, t in after.get("test", {}).items():
-        b = before.get("test", {}).get(name)
-        if b:
-            gain = 100 * (t["mean"] - b["mean"])
-            lines.append(
-                f"  test {name:<12} {b['mean']:.3f} ± {b['std']:.3f} -> {t['mean']:.3f} ± {t['std']:.3f}"
-                f"  ({gain:+.1f} points, n={t['n']})"
-            )
+    for name, b, t in before_after(before, after):
+        lines.append(
+            f"  test {name:<12} {b['mean']:.3f} ± {b['std']:.3f} -> {t['mean']:.3f} ± {t['std']:.3f}"
+            f"  ({100 * (t['mean'] - b['mean']):+.1f} points, n={t['n']})"
+        )
     return lines
 
 

@@ -44,10 +44,25 @@ OUT_COLUMNS = (
 )
 
 
-def _make(
+def autoaugment_policy(tasks: Sequence[dict], cfg: AugmentConfig):
+    """The SVHN policy as ``cfg`` scales it, or None when no task asks for AutoAugment."""
+    if not any(t["source"] == "autoaugment" for t in tasks):
+        return None
+    return policies.svhn_policy(
+        drop=cfg.autoaugment_drop,
+        prob_scale=cfg.autoaugment_prob_scale,
+        magnitude_scale=cfg.autoaugment_magnitude_scale,
+    )
+
+
+def make(
     task: dict, image: np.ndarray, cfg: AugmentConfig, policy
 ) -> list[tuple[np.ndarray | None, str, str]]:
-    """``[(image or None, description, failure)]`` for one task; ``copies`` entries for unbounded sources."""
+    """``[(image or None, description, failure)]`` for one task; ``copies`` entries for unbounded sources.
+
+    ``policy`` is :func:`autoaugment_policy` of the tasks. The augment stage writes what this makes;
+    the tune stage's trials train on it in memory.
+    """
     s, op, label, seed = task["source"], task["op"], task["label"], int(task["seed"])
     if s == "aspect":
         sq, (top, left) = geometry.square_around_ink(image, delta=cfg.ink_delta)
@@ -89,20 +104,14 @@ def derive(
     classes: Sequence[str] = (),
 ) -> pa.Table:
     """Rows for every image the tasks make; ``status`` is accepted, rejected (validity check) or failed."""
-    policy = None
-    if any(t["source"] == "autoaugment" for t in tasks):
-        policy = policies.svhn_policy(
-            drop=cfg.autoaugment_drop,
-            prob_scale=cfg.autoaugment_prob_scale,
-            magnitude_scale=cfg.autoaugment_magnitude_scale,
-        )
+    policy = autoaugment_policy(tasks, cfg)
     made: list[tuple[dict, np.ndarray | None, str, str]] = []
     cache: dict[str, np.ndarray] = {}
     for t in tasks:
         if t["read_uri"] not in cache:
             cache.clear()  # tasks arrive grouped by parent: keep only the current one in memory
             cache[t["read_uri"]] = imaging.load(t["read_uri"])
-        made += [(t, im, desc, fail) for im, desc, fail in _make(t, cache[t["read_uri"]], cfg, policy)]
+        made += [(t, im, desc, fail) for im, desc, fail in make(t, cache[t["read_uri"]], cfg, policy)]
     checked = {s for s, on in (("crop", cfg.validate_crops), ("compose", cfg.validate_compose)) if on}
     to_check = [j for j, (t, im, _, _) in enumerate(made) if im is not None and t["source"] in checked]
     verdict: dict[int, str] = {}

@@ -147,6 +147,15 @@ def evaluate(
     return summarize(results, data, cfg, seconds=time.time() - t0)
 
 
+def before_after(before: dict, after: dict) -> list[tuple[str, dict, dict]]:
+    """``[(test set, before's stats, after's stats)]`` for the test sets two evaluate reports share.
+
+    Only test sets compare: a pipeline re-splits val, so two val accuracies measure different images.
+    """
+    old = before.get("test", {})
+    return [(name, old[name], t) for name, t in after.get("test", {}).items() if name in old]
+
+
 def format_summary(metrics: dict) -> str:
     """A few lines for the terminal: mean ± std and per seed."""
     lines = [

@@ -158,7 +158,7 @@ def pipeline_stage(ctx, section: dict) -> dict:
     report, _ = run(
         stage_config(EvaluateConfig, ctx, section),
         run_dir=ctx.run_dir,
-        test_dir=getattr(ctx, "test_dir", None),
+        test_dir=ctx.test_dir,
         force=ctx.force,
     )
     print(core.format_summary(report))
@@ -174,7 +174,7 @@ def pipeline_stage_raw(ctx, section: dict) -> dict:
         run_dir=ctx.run_dir,
         stage=RAW_STAGE,
         manifest_stage="ingest",
-        test_dir=getattr(ctx, "test_dir", None),
+        test_dir=ctx.test_dir,
         force=ctx.force,
     )
     print(core.format_summary(report))

@@ -8,6 +8,8 @@ from pathlib import Path
 from dcai.report.charts import line_chart
 from dcai.report.html import html_table
 
+RAW_STAGE = "evaluate_raw"  # dcai.evaluate.pipeline.RAW_STAGE; not imported here, it pulls in torch
+
 
 def _pm(mean: float, std: float) -> str:
     return f"{mean:.4f} ± {std:.4f}"
@@ -54,20 +56,22 @@ def render_section(run_dir: Path, stage_dir: Path, report: dict) -> str:
 
 def _before_after(run_dir: Path, stage_dir: Path, report: dict) -> str:
     """On the final evaluate of a run that also evaluated its raw data: test accuracy before → after."""
-    import json
+    from dcai.evaluate.core import before_after
+    from dcai.runs import Run
 
-    if not stage_dir.name.endswith("-evaluate"):
+    run = Run(run_dir)
+    if not stage_dir.name.endswith("-evaluate") or run.stage_dir(RAW_STAGE) is None:
         return ""
-    raw = next(Path(run_dir).glob("[0-9][0-9]-evaluate_raw/report.json"), None)
-    if raw is None:
-        return ""
-    before = json.loads(raw.read_text()).get("test", {})
     rows = [
-        [name, _pm(before[name]["mean"], before[name]["std"]), _pm(t["mean"], t["std"]),
-         f"{100 * (t['mean'] - before[name]['mean']):+.1f}", t["n"]]
-        for name, t in report.get("test", {}).items()
-        if name in before
-    ]  # fmt: skip
+        [
+            name,
+            _pm(b["mean"], b["std"]),
+            _pm(t["mean"], t["std"]),
+            f"{100 * (t['mean'] - b['mean']):+.1f}",
+            t["n"],
+        ]
+        for name, b, t in before_after(run.report(RAW_STAGE), report)
+    ]
     if not rows:
         return ""
     return (

@@ -2,7 +2,7 @@
 
 :func:`trial` is plain numpy / torch, so Ray Tune wraps it on a cluster and the ``local`` backend calls
 it directly on a machine without Ray. New images come from augment's own planner and image ops
-(:mod:`dcai.augment.plan`, ``mirror``, ``policies``), never written to disk; all arrays are
+(:mod:`dcai.augment.plan`, :func:`dcai.augment.derive.make`), never written to disk; all arrays are
 ``(N, 32, 32, 3)`` float32 pixels in [0, 255] for the engine.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from dcai import imaging
-from dcai.augment import mirror, plan, policies
+from dcai.augment import derive, plan
 from dcai.augment.config import AugmentConfig
 from dcai.models import inputs
 from dcai.models.fixed import RECIPE, fixed_net
@@ -93,35 +93,19 @@ def make_images(
         "split": np.array(["train"] * n, dtype=object),
     }
     tasks, _ = plan.plan(parents, cfg, classes=data.classes)
-    policy = None
-    if any(t["source"] == "autoaugment" for t in tasks):
-        policy = policies.svhn_policy(
-            drop=cfg.autoaugment_drop,
-            prob_scale=cfg.autoaugment_prob_scale,
-            magnitude_scale=cfg.autoaugment_magnitude_scale,
-        )
+    policy = derive.autoaugment_policy(tasks, cfg)
     made: list[np.ndarray] = []
     labels: list[str] = []
     added = {s: 0 for s in ("heavy", "autoaugment", "mirror")}
     for t in tasks:
-        image, s, seed_t, copies = (
-            data.parents[int(t["read_uri"])],
-            t["source"],
-            int(t["seed"]),
-            int(t["copies"]),
-        )
-        if s == "mirror":
-            new = [mirror.mirror(image, t["label"], t["op"], cfg.mirror_map)[0]]
-        elif s == "autoaugment":
-            assert policy is not None
-            new = [policies.autoaugment(image, policy=policy, seed=seed_t + k) for k in range(copies)]
-        elif s == "heavy":
-            new = list(policies.heavy(image, copies=copies, seed=seed_t, options=cfg.heavy_options))
-        else:
-            raise ValueError(f"tune: source {s!r} needs a classifier; tune only {list(added)}")
+        if t["source"] not in added:
+            raise ValueError(f"tune: source {t['source']!r} needs a classifier; tune only {list(added)}")
+        new = [
+            im for im, _, _ in derive.make(t, data.parents[int(t["read_uri"])], cfg, policy) if im is not None
+        ]
         made += new
         labels += [t["out_label"]] * len(new)
-        added[s] += len(new)
+        added[t["source"]] += len(new)
     index = {c: i for i, c in enumerate(data.classes)}
     return resize_all(made), np.array([index[c] for c in labels], dtype=np.int64), added
 

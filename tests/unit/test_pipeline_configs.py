@@ -62,8 +62,11 @@ def test_report_shows_before_and_after(tmp_path: Path):
 
     raw = {**_eval(0.70, 2000), "val_acc_mean": 0.7, "val_acc_std": 0.0}
     after = {**_eval(0.85, 8000), "val_acc_mean": 0.9, "val_acc_std": 0.0}
+    from dcai import manifest
+
     (tmp_path / "02-evaluate_raw").mkdir()
     (tmp_path / "02-evaluate_raw" / "report.json").write_text(json.dumps(raw))
+    manifest.write(manifest.empty(), tmp_path / "02-evaluate_raw" / "manifest.parquet")  # a complete stage
     html = render_section(tmp_path, tmp_path / "09-evaluate", after)
     assert "Before → after" in html and "+15.0" in html
     assert "Before" not in render_section(tmp_path, tmp_path / "02-evaluate_raw", raw)
