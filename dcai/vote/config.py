@@ -36,6 +36,11 @@ class VoteConfig(StageConfig):
     noisy_max_agreement: float = 0.4
     ambiguous_max_top_prob: float = 0.5
     ambiguous_min_entropy: float = 0.6
+    # Rounds (dcai.vote.rounds): round r > 1 refits the fold models without the rows round r - 1 flagged
+    # noisy ("drop") or with those rows relabelled to the ensemble's top label ("relabel"); the last
+    # round's scores and flags are the stage's. Each round costs a full fan-out.
+    rounds: int = 1
+    round_flagged: str = "drop"
 
     PRESETS = {
         "tiny": {
@@ -74,6 +79,11 @@ class VoteConfig(StageConfig):
         )
         self._check(bool(self.splits), "splits must name at least one split")
         self._check(not set(self.splits) & set(self.holdout_splits), "holdout_splits must not overlap splits")
+        self._check(self.rounds >= 1, f"rounds must be >= 1, got {self.rounds}")
+        self._check(
+            self.round_flagged in ("drop", "relabel"),
+            f"round_flagged must be 'drop' or 'relabel', got {self.round_flagged!r}",
+        )
         self._check(self.cpus_per_trial > 0, f"cpus_per_trial must be > 0, got {self.cpus_per_trial}")
         for name in (
             "noisy_min_margin",

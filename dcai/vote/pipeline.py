@@ -11,6 +11,7 @@ import json
 import shutil
 import time
 import uuid
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -22,6 +23,7 @@ from dcai.investigate.pipeline import gpus_for, load_inputs, subset
 from dcai.models.vote import model_fn as member_fn
 from dcai.review import queue as q
 from dcai.runs import Run, StageContext, StageOutput, fingerprint
+from dcai.vote import rounds as vr
 from dcai.vote import scores as vs
 from dcai.vote.config import VoteConfig
 
@@ -96,26 +98,40 @@ def run(run_dir: str, cfg: VoteConfig, *, force: bool = False) -> tuple[dict, bo
         cf.check()
         ids = manifest.column(sub, "id").astype(str)
         key = train_key(cfg, ids, y)
-        probs, info = reuse(previous, key)
+        probs_by_round, info, per_round = reuse(previous, key)
         loaded = time.time()
-        if probs is None:
+        if probs_by_round is None:
             x = load_inputs(run_dir, sub, size=cfg.image_size)
             loaded = time.time()
             storage = cfg.storage_path or str(ctx.workdir / "tune")
-            raw, info = fan_out(x, y, cf, cfg, num_classes=len(classes), storage=storage)
+            members = range(len(cfg.members))
+
+            def fit(plan: crossfit.CrossFit, y_train: np.ndarray) -> tuple[np.ndarray, list]:
+                raw, trial_info = fan_out(x, y_train, plan, cfg, num_classes=len(classes), storage=storage)
+                return np.stack(
+                    [crossfit.out_of_fold(raw[m], plan) for m in members]
+                ), trial_info  # (M, N, C)
+
+            trusted = np.array([bool(v) for v in sub.column("trusted").to_pylist()], dtype=bool)
+            probs_by_round, per_round, infos = vr.run_rounds(
+                fit, y, cf, cfg, protected=trusted, scored=~holdout
+            )
             if not cfg.storage_path:
                 shutil.rmtree(storage, ignore_errors=True)  # the predictions are kept in probs.npz
-            probs = np.stack([crossfit.out_of_fold(raw[m], cf) for m in range(len(cfg.members))])  # (M, N, C)
-        np.savez_compressed(
-            ctx.workdir / "probs.npz", probs=probs.astype(np.float32), labels=y, folds=cf.folds, ids=ids,
-            classes=np.asarray(classes), members=np.asarray(cfg.members), key=np.asarray(key),
-            info=np.asarray(json.dumps(info)),
+            info = [{**t, "round": r + 1} for r, trial_info in enumerate(infos) for t in trial_info]
+        probs = probs_by_round[-1]
+        arrays: dict[str, Any] = dict(
+            probs=probs.astype(np.float32), labels=y, folds=cf.folds, ids=ids, classes=np.asarray(classes),
+            members=np.asarray(cfg.members), key=np.asarray(key), info=np.asarray(json.dumps(info)),
+            rounds=np.asarray(json.dumps(per_round)),
         )  # fmt: skip
+        if len(probs_by_round) > 1:  # (R, M, N, C): every round's flags can be scored afterwards
+            arrays["round_probs"] = np.stack(probs_by_round).astype(np.float32)
+        np.savez_compressed(ctx.workdir / "probs.npz", **arrays)
         s = vs.vote_scores(probs, y)
-        noisy, ambiguous = vs.flags(
-            s, y, noisy_min_margin=cfg.noisy_min_margin, noisy_max_agreement=cfg.noisy_max_agreement,
-            ambiguous_max_top_prob=cfg.ambiguous_max_top_prob, ambiguous_min_entropy=cfg.ambiguous_min_entropy,
-        )  # fmt: skip
+        noisy, ambiguous = vs.flags(s, y, **vr.thresholds(cfg))
+        if per_round:  # re-flagged probabilities (new thresholds, same training) count the new flags
+            per_round[-1] = {**per_round[-1], "noisy": int(noisy.sum()), "ambiguous": int(ambiguous.sum())}
         table = write_columns(table, rows, s, noisy, ambiguous, classes, cf.folds)
         flagged = np.zeros(table.num_rows, bool)
         flagged[rows[noisy | ambiguous]] = True
@@ -142,6 +158,7 @@ def run(run_dir: str, cfg: VoteConfig, *, force: bool = False) -> tuple[dict, bo
                 "held_out": int(holdout.sum()),
                 "noisy": int(noisy.sum()),
                 "ambiguous": int(ambiguous.sum()),
+                "rounds": per_round,
                 "queued": queue.num_rows,
                 "load_seconds": round(loaded - started, 2),
                 "fan_out_seconds": round(time.time() - loaded, 2),
@@ -154,26 +171,35 @@ def run(run_dir: str, cfg: VoteConfig, *, force: bool = False) -> tuple[dict, bo
     return report, ran
 
 
-# Options that only turn probabilities into flags: changing them re-flags without retraining.
+# Options that only turn probabilities into flags: changing them re-flags without retraining (with one
+# round; with more, the noisy flags choose the later rounds' training rows).
 FLAG_OPTIONS = ("noisy_min_margin", "noisy_max_agreement", "ambiguous_max_top_prob", "ambiguous_min_entropy")
 
 
 def train_key(cfg: VoteConfig, ids: np.ndarray, y: np.ndarray) -> str:
     """What the members' out-of-fold probabilities depend on: the training options, the rows, their labels."""
-    options = {k: v for k, v in cfg.to_dict().items() if k not in FLAG_OPTIONS}
+    one_round = FLAG_OPTIONS + ("rounds", "round_flagged")  # one round: the key of a vote before rounds
+    options = {k: v for k, v in cfg.to_dict().items() if cfg.rounds > 1 or k not in one_round}
     return fingerprint({"options": options, "ids": ids.tolist(), "labels": y.tolist()})
 
 
-def reuse(previous, key: str) -> tuple[np.ndarray | None, list]:
-    """The probabilities of an earlier vote of this run trained the same way, else ``(None, [])``."""
+def reuse(previous, key: str) -> tuple[list[np.ndarray] | None, list, list]:
+    """An earlier vote of this run trained the same way: ``(probabilities (M, N, C) per round, trial info,
+    round summaries)``, else ``(None, [], [])``."""
     path = previous / "probs.npz" if previous is not None else None
     if path is None or not path.exists():
-        return None, []
+        return None, [], []
     with np.load(path) as z:
         if "key" not in z or str(z["key"]) != key:
-            return None, []
+            return None, [], []
         print("   vote: same training as the last vote; re-flagging its probabilities", flush=True)
-        return z["probs"].astype(np.float64), json.loads(str(z["info"])) if "info" in z else []
+        by_round = (
+            list(z["round_probs"].astype(np.float64))
+            if "round_probs" in z
+            else [z["probs"].astype(np.float64)]
+        )
+        info = json.loads(str(z["info"])) if "info" in z else []
+        return by_round, info, json.loads(str(z["rounds"])) if "rounds" in z else []
 
 
 def write_columns(table, rows, s, noisy, ambiguous, classes, folds) -> pa.Table:
@@ -213,8 +239,14 @@ def pipeline_stage(ctx, section: dict) -> dict:
 
 def summary(report: dict) -> str:
     accs = ", ".join(f"{m} {a:.3f}" for m, a in report.get("member_oof_accuracy", {}).items())
+    per_round = report.get("rounds", [])
+    rounds = (
+        "; rounds (trained on, noisy): " + ", ".join(f"{x['trained_on']} → {x['noisy']}" for x in per_round)
+        if len(per_round) > 1
+        else ""
+    )
     return (
         f"vote on {report['rows_voted']} images: out-of-fold accuracy {accs}; ensemble "
         f"{report['ensemble_oof_accuracy']:.3f}; noisy {report['noisy']}, ambiguous {report['ambiguous']} "
-        f"({report['fan_out_seconds']:.0f} s for {len(report['trials'])} trials)"
+        f"({report['fan_out_seconds']:.0f} s for {len(report['trials'])} trials){rounds}"
     )

@@ -85,9 +85,89 @@ def test_changing_only_flag_thresholds_reuses_the_trained_probabilities(tmp_path
     np.savez(
         tmp_path / "probs.npz", probs=probs, key=np.asarray(key), info=np.asarray(json.dumps([{"m": 1}]))
     )
-    got, info = reuse(tmp_path, key)
-    assert np.array_equal(got, probs) and info == [{"m": 1}]
+    got, info, per_round = reuse(tmp_path, key)
+    assert len(got) == 1 and np.array_equal(got[0], probs) and info == [{"m": 1}] and per_round == []
     assert reuse(tmp_path, "other")[0] is None and reuse(None, key)[0] is None
+
+
+def test_with_several_rounds_the_noisy_thresholds_choose_training_rows_so_they_are_in_the_key():
+    from dcai.vote.pipeline import train_key
+
+    ids, y = np.array(["a", "b"]), np.array([0, 1])
+    two = VoteConfig(rounds=2)
+    assert train_key(two, ids, y) != train_key(two.replace(noisy_min_margin=0.3), ids, y)
+    assert train_key(two, ids, y) != train_key(VoteConfig(), ids, y)
+    assert train_key(two, ids, y) != train_key(two.replace(round_flagged="relabel"), ids, y)
+    with pytest.raises(ConfigError, match="round_flagged"):
+        VoteConfig(round_flagged="keep")
+    with pytest.raises(ConfigError, match="rounds"):
+        VoteConfig(rounds=0)
+
+
+def _memorizer(true, classes, calls):
+    """A fake fan-out whose fold model k returns the label it trained on for its training rows (it memorised
+    them) and the true label elsewhere: a row scored by a model that trained on it looks clean."""
+    from dcai.investigate import crossfit
+
+    def fit(plan, y_train):
+        calls.append((plan.masks.copy(), y_train.copy()))
+        k, n = plan.masks.shape
+        raw = np.full((k, n, classes), 0.02)
+        for f in range(k):
+            seen = plan.masks[f]
+            raw[f, seen, y_train[seen]] = 0.96
+            raw[f, ~seen, true[~seen]] = 0.96
+        oof = crossfit.out_of_fold(raw, plan)
+        return np.stack([oof, oof]), [{"member": "a"}, {"member": "b"}]
+
+    return fit
+
+
+@pytest.mark.parametrize("flagged", ["drop", "relabel"])
+def test_round_two_trains_without_round_one_noisy_rows_and_still_scores_every_row_out_of_fold(flagged):
+    from dcai.investigate import crossfit
+    from dcai.vote.rounds import run_rounds
+
+    rng = np.random.default_rng(3)
+    n, c = 90, 3
+    true = rng.integers(0, c, n)
+    given = true.copy()
+    flip = rng.random(n) < 0.2
+    given[flip] = (true[flip] + 1) % c
+    trusted = np.zeros(n, bool)
+    trusted[np.flatnonzero(flip)[:2]] = True  # trusted rows train with their given label, flagged or not
+    cf = crossfit.plan(n, 3, seed=0, labels=given)
+    calls: list = []
+    cfg = VoteConfig(rounds=2, round_flagged=flagged)
+    by_round, summary, infos = run_rounds(_memorizer(true, c, calls), given, cf, cfg, protected=trusted)
+    assert len(by_round) == len(calls) == 2 and [s["round"] for s in summary] == [1, 2]
+    for probs in by_round:  # every row by a model that never saw it: the planted mislabels all show
+        noisy, _ = vs.flags(vs.vote_scores(probs, given), given, **FLAGS)
+        assert np.array_equal(noisy, flip)
+    (masks1, y1), (masks2, y2) = calls
+    assert np.array_equal(masks1, cf.masks) and np.array_equal(y1, given)
+    acted = flip & ~trusted
+    if flagged == "drop":
+        assert np.array_equal(masks2, cf.masks & ~acted[None, :]) and np.array_equal(y2, given)
+        assert summary[1]["trained_on"] == n - acted.sum() and summary[1]["relabelled"] == 0
+    else:
+        assert np.array_equal(masks2, cf.masks) and np.array_equal(y2, np.where(acted, true, given))
+        assert summary[1]["trained_on"] == n and summary[1]["relabelled"] == acted.sum()
+    assert summary[0]["noisy"] == summary[1]["noisy"] == flip.sum()
+
+
+def test_a_plan_that_scores_rows_with_their_own_model_is_refused():
+    from dcai.investigate import crossfit
+    from dcai.vote.rounds import next_training
+
+    y = np.array([0, 1, 0, 1, 0, 1])
+    cf = crossfit.plan(6, 2, seed=0, labels=y)
+    noisy = np.array([True, False, False, False, False, False])
+    nxt, _ = next_training(cf, y, noisy, y, flagged="drop")
+    assert not nxt.masks[:, 0].any()
+    leaky = crossfit.CrossFit(cf.folds, np.ones_like(cf.masks))
+    with pytest.raises(AssertionError, match="trained on"):
+        next_training(leaky, y, noisy, y, flagged="relabel")
 
 
 def test_calibrate_sweep_and_curves_on_a_planted_toy():
