@@ -2,6 +2,7 @@
 
     python -m bench.labels synth --n 2000 --epochs 15   # -> bench/results/labels_synth.json
     python -m bench.labels real --epochs 15 --eval-epochs 30 --seeds 3   # -> bench/results/labels_real.json
+    python -m bench.labels synth --n 2000 --epochs 10 --vote-rounds 3 --vote-only --out labels_synth_choose_drop
     python -m bench.labels write                        # the labels section of BENCHMARKS.md
 
 Every stage runs through its pipeline (Ray Tune / Ray Train on a local Ray). cleanlab's
@@ -42,8 +43,11 @@ def vote_cfg(a):
     from dcai.vote.config import VoteConfig
 
     members = tuple(a.members.split(","))
+    rounds = {
+        k: v for k, v in (("rounds", a.vote_rounds), ("round_flagged", a.round_flagged)) if v is not None
+    }
     return VoteConfig(members=members, widths=tuple(CPU_WIDTHS[m] for m in members), epochs=a.epochs,
-                      batch_size=32, folds=a.folds, holdout_splits=a.holdout)  # fmt: skip
+                      batch_size=32, folds=a.folds, holdout_splits=a.holdout, **rounds)  # fmt: skip
 
 
 def inv_cfg(a):
@@ -75,7 +79,7 @@ def _col(t, name):
     return manifest.column(t, name) if name in t.column_names else np.full(t.num_rows, None, object)
 
 
-def detectors(t, truth, rows, z) -> dict:
+def detectors(t, truth, rows, z, *, vote_only: bool = False) -> dict:
     """Every detector on the same rows: vote flags, investigate's queue, clean's proposals, cleanlab."""
     from dcai.review.truth import score
 
@@ -86,12 +90,13 @@ def detectors(t, truth, rows, z) -> dict:
         noisy | amb, truth, suggested=_col(t, "vote_top_label"), rows=rows
     )
     out["vote noisy only"] = score(noisy, truth, suggested=_col(t, "vote_top_label"), rows=rows)
-    inv = np.isin(_col(t, "investigate_status"), ("queued",))
-    out["investigate queue"] = score(inv, truth, suggested=_col(t, "suggested_label"), rows=rows)
-    act = _col(t, "clean_action")
-    out["clean: any action"] = score(act != "keep", truth, suggested=_col(t, "clean_label"), rows=rows)
-    out["clean: relabel or remove"] = score(np.isin(act, ("relabel", "remove")), truth,
-                                            suggested=_col(t, "clean_label"), rows=rows)  # fmt: skip
+    if not vote_only:
+        inv = np.isin(_col(t, "investigate_status"), ("queued",))
+        out["investigate queue"] = score(inv, truth, suggested=_col(t, "suggested_label"), rows=rows)
+        act = _col(t, "clean_action")
+        out["clean: any action"] = score(act != "keep", truth, suggested=_col(t, "clean_label"), rows=rows)
+        out["clean: relabel or remove"] = score(np.isin(act, ("relabel", "remove")), truth,
+                                                suggested=_col(t, "clean_label"), rows=rows)  # fmt: skip
     probs = z["probs"].mean(0)
     issues = cleanlab_issues(probs, z["labels"])
     if issues is not None:
@@ -134,11 +139,44 @@ def stage_runs(run: Path, a) -> dict:
     t0 = time.time()
     vote_report, _ = vote_run(str(run), vote_cfg(a))
     t1 = time.time()
+    if a.vote_only:
+        return {"vote_seconds": round(t1 - t0), "vote_report": vote_report}
     inv_report, _ = inv_run(str(run), inv_cfg(a))
     t2 = time.time()
     clean_run(str(run), CleanConfig(auto=a.what == "real"))
     return {"vote_seconds": round(t1 - t0), "investigate_seconds": round(t2 - t1), "vote_report": vote_report,
             "investigate_rounds": inv_report["rounds"]}  # fmt: skip
+
+
+def vote_rounds(t, truth, rows, z, report: dict) -> list[dict]:
+    """The vote's noisy flag after each round (and cleanlab on that round's probabilities), scored on ``rows``."""
+    from dcai.review.truth import score
+    from dcai.vote import scores as vs
+    from dcai.vote.pipeline import FLAG_OPTIONS
+
+    zr, n, classes = _rows(t, z), t.num_rows, np.asarray(z["classes"])
+    summaries = json.loads(str(z["rounds"])) if "rounds" in z else []
+    by_round = z["round_probs"] if "round_probs" in z else z["probs"][None]
+    known = np.isin(zr, rows)
+    index = {c: i for i, c in enumerate(classes.tolist())}
+    true = np.array([index.get(v, -1) if v is not None else -1 for v in truth["true_label"][zr]])
+    out = []
+    for r, probs in enumerate(by_round):
+        s = vs.vote_scores(probs, z["labels"])
+        noisy, _ = vs.flags(s, z["labels"], **{k: report["config"][k] for k in FLAG_OPTIONS})
+        f, sug = np.zeros(n, bool), np.full(n, None, object)
+        f[zr], sug[zr] = noisy, classes[np.maximum(s["top"], 0)]
+        ok = known & (true >= 0)
+        row = {**(summaries[r] if r < len(summaries) else {"round": r + 1}),
+               "accuracy_vs_true": round(float((s["top"][ok] == true[ok]).mean()), 4),
+               "noisy_score": score(f, truth, suggested=sug, rows=rows)}  # fmt: skip
+        issues = cleanlab_issues(probs.mean(0), z["labels"])
+        if issues is not None:
+            f = np.zeros(n, bool)
+            f[zr] = issues
+            row["cleanlab_score"] = score(f, truth, suggested=sug, rows=rows)
+        out.append(row)
+    return out
 
 
 def _rows(t, z):
@@ -166,15 +204,18 @@ def synth(a) -> dict:
     run = out / "run"
     _cli("ingest", str(out / "data"), "--run", str(run))
     res = {"setup": {"n": a.n, "seed": a.seed, "mislabel_rate": a.mislabel_rate}, **stage_runs(run, a)}
-    t = Run(run).manifest("clean")
+    t = Run(run).manifest("vote" if a.vote_only else "clean")
     z = np.load(Run(run).stage_dir("vote") / "probs.npz")
     truth, rows = align(t, out / "truth.csv"), _rows(t, z)
     rows = rows[_col(t, "split")[rows] != "label_book"]
     res["problems"] = {
         p: int((truth["problem"][rows] == p).sum()) for p in sorted(set(truth["problem"][rows]))
     }
-    res["detectors"] = detectors(t, truth, rows, z)
+    res["detectors"] = detectors(t, truth, rows, z, vote_only=a.vote_only)
+    res["vote_rounds"] = vote_rounds(t, truth, rows, z, res["vote_report"])
     res.update(calibration(t, truth, rows, z))
+    if a.vote_only:
+        return res
     # The loop with a simulated reviewer: how many reviews buy how much label accuracy.
     rev = out / "run-review"
     _cli("ingest", str(out / "data"), "--run", str(rev))
@@ -285,6 +326,20 @@ def _detector_table(r: dict) -> str:
     return table(["detector", "flagged", "errors", "precision", "recall", "F1", "suggestion accuracy"], rows)
 
 
+def _rounds_table(runs: list[tuple[str, dict]]) -> str:
+    """One row per vote round of each run: what it trained on, and its noisy flag (and cleanlab) scored."""
+    rows = []
+    for name, r in runs:
+        for x in r.get("vote_rounds", []):
+            d, c = x["noisy_score"], x.get("cleanlab_score", {})
+            rows.append([name, x["round"], x.get("trained_on", "–"), x.get("relabelled", 0), d["flagged"],
+                         _pct(d["precision"]), _pct(d["recall"]), f"{d['f1']:.3f}", _pct(d.get("suggestion_accuracy")),
+                         _pct(x["accuracy_vs_true"]), f"{c['f1']:.3f}" if c else "–",
+                         f"{x['seconds']:.0f} s" if "seconds" in x else "–"])  # fmt: skip
+    return table(["run", "round", "trained on", "relabelled", "noisy", "precision", "recall", "F1",
+                  "suggestion accuracy", "ensemble accuracy vs truth", "cleanlab F1", "round wall"], rows)  # fmt: skip
+
+
 def _setup(r: dict) -> str:
     v, a = r["vote_report"], r["settings"]
     widths = v.get("config", {}).get("widths") or [CPU_WIDTHS[m] for m in v["members"]]
@@ -320,6 +375,10 @@ def write(results: Path) -> None:
                   f"to look-alike pairs, plus blank / scribble / off-class junk); problems among train+val: "
                   f"{r['problems']}. \"Error\" = mislabel or junk (duplicates carry the right label).\n",
                   _setup(r), "", _detector_table(r)]  # fmt: skip
+        if len(r.get("vote_rounds", [])) > 1:
+            parts.append(f"\nVote rounds ({r['vote_report']['config']['round_flagged']} the last round's noisy "
+                         f"images; the table above is the last round's; vote wall {r['vote_seconds']} s):\n\n"
+                         + _rounds_table([("this run", r)]))  # fmt: skip
         parts.append("\nOut-of-fold accuracy against the true labels: "
                      + ", ".join(f"{k} {_pct(v)}" for k, v in r["members"].items()))  # fmt: skip
         sw = r["sweep"]
@@ -350,6 +409,15 @@ def write(results: Path) -> None:
                      f"{_pct(lp['labels_right_after'])}.\n\n"
                      + table(["round", "trained on", "train", "val", "val acc", "certified", "queued", "validated",
                               "pipeline acc", "certified right", "suggestion right"], rows))  # fmt: skip
+    choose = sorted(results.glob("labels_synth_choose_*.json"))
+    if choose:
+        runs = [(p.stem.removeprefix("labels_synth_choose_"), json.loads(p.read_text())) for p in choose]
+        parts.append("\n### Choosing the vote's rounds (cheaper configuration, vote alone)\n\n"
+                     "Round r > 1 refits the fold models on the same folds without round r − 1's noisy images "
+                     "(*drop*) or with them relabelled to the ensemble's top label (*relabel*); round 1 trains "
+                     "the same way in every run. Commands: " + "; ".join(f"`{r['command']}` ({r['vote_seconds']} s)"
+                                                                 for _, r in runs) + "\n\n"
+                     + _rounds_table(runs))  # fmt: skip
     p = results / "labels_real.json"
     if p.exists():
         r = json.loads(p.read_text())
@@ -389,6 +457,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--members", default="resnet34,alexnet,lenet5,allconv,vgg16")
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--epochs", type=int, default=15, help="vote members' epochs")
+    p.add_argument("--vote-rounds", type=int, help="vote rounds (default: VoteConfig's)")
+    p.add_argument("--round-flagged", choices=("drop", "relabel"), help="vote round r > 1: drop or relabel")
+    p.add_argument("--vote-only", action="store_true", help="synth: the vote alone (no investigate / clean)")
+    p.add_argument("--out", help="results file name in bench/results (default labels_WHAT)")
     p.add_argument(
         "--aux-model", default="lenet5", help="investigate's auxiliary model (fixed = the paper's)"
     )
@@ -401,16 +473,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--eval-epochs", type=int, default=30)
     a = p.parse_args(argv)
     a.holdout = ("holdout",) if a.what == "real" else ()
+    if a.vote_only and a.what != "synth":
+        p.error("--vote-only is for synth")
     RESULTS.mkdir(parents=True, exist_ok=True)
     if a.what == "write":
         write(RESULTS)
         return
     result = synth(a) if a.what == "synth" else real(a)
-    result["settings"] = {
-        k: getattr(a, k) for k in ("epochs", "folds", "aux_model", "aux_epochs", "rounds", "k", "l")
-    }
+    keys = ("epochs", "folds", "aux_model", "aux_epochs", "rounds", "k", "l", "members", "vote_rounds")
+    result["settings"] = {k: getattr(a, k) for k in keys + ("round_flagged", "vote_only")}
     result["command"] = "python -m bench.labels " + " ".join(sys.argv[1:] if argv is None else argv)
-    path = RESULTS / f"labels_{a.what}.json"
+    path = RESULTS / f"{a.out or 'labels_' + a.what}.json"
     path.write_text(json.dumps(result, indent=1, default=str))
     print(f"wrote {path}")
 
