@@ -52,6 +52,11 @@ class DedupConfig(StageConfig):
     batch_size: int = 512  # images per Ray Data batch: amortises task overhead, keeps a batch ~20 MB
     shuffle: str = "files"  # "files": tasks scatter through the stage folder; "ray": Ray Data's hash shuffle
     partitions: int = 0  # hash partitions of the band group-by; 0 = about one per 250k band rows
+    # Verify features of every image (packed mask + geometry, ~160 B) up to this size are put in the
+    # object store once and read by the group-by's reducers, which verify their pairs in place: no pair
+    # leaves its partition unless accepted. Past it (~13 M images at 2 GiB), candidates go through the
+    # two-shuffle join of `join` instead. 0 = always the join.
+    broadcast_bytes: int = 2 * 2**30
     max_listed: int = 200  # leakage groups listed in report.json (all are counted)
 
     PRESETS = {"tiny": {"batch_size": 64, "partitions": 2}}

@@ -88,7 +88,7 @@ def bucket_pairs(
     orders = ["ph"] + (["geo"] if "geo" in rows else [])
     a_out, b_out = [], []
     for pass_no, by in enumerate(orders):
-        order = np.lexsort((rows[by], rows["key"]))
+        order = np.lexsort((rows["idx"], rows[by], rows["key"]))  # idx breaks ties: the same pairs every run
         key, idx, ph, src = (rows[k][order] for k in ("key", "idx", "ph", "src"))
         n = len(key)
         starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if n else np.empty(0, dtype=np.int64)

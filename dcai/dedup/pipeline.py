@@ -89,7 +89,12 @@ def _reduce_parts(batch: dict, *, root: str, fn) -> pa.Table:
     )
 
 
-def _pairs_of_partition(part: pa.Table, *, cfg: DedupConfig, new_below: int | None) -> pa.Table:
+def _pairs_of_partition(part: pa.Table, *, cfg: DedupConfig, new_below: int | None, feats=None) -> pa.Table:
+    """One key-complete partition of band rows → its candidate pairs ``a, b``.
+
+    With ``feats`` (an object ref of :func:`read_features`), the pairs are verified here and only the
+    accepted ones leave, with their ``score``, plus one count row ``a = -1, b = pairs checked``.
+    """
     rows = {k: part.column(k).to_numpy() for k in ("key", "idx", "ph", "src", "geo")}
     pairs = lsh.bucket_pairs(
         rows, max_bucket=cfg.max_bucket, hot_window=cfg.hot_window, phash_distance=cfg.phash_distance
@@ -97,14 +102,60 @@ def _pairs_of_partition(part: pa.Table, *, cfg: DedupConfig, new_below: int | No
     if new_below is not None:  # --against: pairs among the earlier run's own images were settled there
         keep = pairs["a"] < new_below
         pairs = {k: v[keep] for k, v in pairs.items()}
-    return pa.table({"a": pa.array(pairs["a"], pa.int64()), "b": pa.array(pairs["b"], pa.int64())})
+    a, b = pairs["a"], pairs["b"]
+    if feats is None:
+        return pa.table({"a": pa.array(a, pa.int64()), "b": pa.array(b, pa.int64())})
+    import ray
+
+    hit, score = verify.check(
+        a, b, ray.get(feats), size=cfg.size, radius=cfg.radius, threshold=cfg.threshold, **cfg.gate_options()
+    )
+    return pa.table(
+        {
+            "a": pa.array(np.r_[a[hit], -1], pa.int64()),
+            "b": pa.array(np.r_[b[hit], len(a)], pa.int64()),
+            "score": pa.array(np.r_[score, np.nan], pa.float32()),
+        }
+    )
+
+
+def read_features(sources: list[tuple[Path, int]], n_rows: int) -> dict[str, np.ndarray]:
+    """What ``verify.check`` reads of every image, row ``idx`` at position ``idx`` (offsets applied)."""
+    parts = []
+    for folder, offset in sources:
+        t = pq.read_table(folder, columns=["idx", *join.FEATURES])
+        parts.append((t.column("idx").to_numpy() + offset, t))
+    idx = np.concatenate([i for i, _ in parts])
+    order = np.argsort(idx, kind="stable")
+    if not np.array_equal(idx[order], np.arange(n_rows)):
+        raise RuntimeError(
+            f"dedup: sketches hold {len(idx)} rows, not rows 0..{n_rows - 1} (a partial sketch?)"
+        )
+    feats = {k: np.concatenate([t.column(k).to_numpy() for _, t in parts])[order] for k in verify.GEOMETRY}
+    feats["mask"] = np.concatenate([sketch.packed_masks(t.column("mask")) for _, t in parts])[order]
+    return feats
+
+
+def feature_bytes(cfg: DedupConfig) -> int:
+    """Bytes a row of :func:`read_features` takes."""
+    return (cfg.size * cfg.size + 7) // 8 + 4 * len(verify.GEOMETRY)
 
 
 def candidate_pairs(
-    sources, skip: np.ndarray, cfg: DedupConfig, *, n_rows: int, scratch: Path, new_below: int | None = None
+    sources,
+    skip: np.ndarray,
+    cfg: DedupConfig,
+    *,
+    n_rows: int,
+    scratch: Path,
+    new_below: int | None = None,
+    feats=None,
 ):
-    """Band rows → hash partitions by band key → pairs per partition; returns unique ``(a, b)`` arrays.
+    """Band rows → hash partitions by band key → pairs per partition.
 
+    Returns ``(a, b, score, pairs, partitions)``: without ``feats`` the unique candidate pairs (``score``
+    None, ``pairs`` their count); with ``feats`` (see :func:`read_features`) the verified pairs, their
+    scores and the number of pairs checked across partitions (a pair two bands share counts twice).
     The group-by shuffles band rows by key (see :func:`_keyed`); each partition is then grouped with one
     numpy sort instead of a Python call per bucket (``map_groups`` would make millions of such calls).
     """
@@ -118,14 +169,22 @@ def candidate_pairs(
     per_image = cfg.bands + (4 if cfg.phash_candidates else 0)
     parts = cfg.partitions or max(2, n_rows * per_image // ROWS_PER_PARTITION)
     rows = rows.map_batches(_as_table, batch_format="numpy", batch_size=None)
-    fn = partial(_pairs_of_partition, cfg=cfg, new_below=new_below)
+    fn = partial(_pairs_of_partition, cfg=cfg, new_below=new_below, feats=feats)
     pairs = _keyed(ray, rows, fn, root=scratch / "bands", parts=parts, cfg=cfg)
     tables = [t for t in ray.get(pairs.to_arrow_refs()) if t.num_rows]
+    empty = np.empty(0, np.int64)
     if not tables:
-        return np.empty(0, np.int64), np.empty(0, np.int64), parts
+        return empty, empty, None if feats is None else np.empty(0, np.float32), 0, parts
     t = pa.concat_tables(tables)
-    out = lsh.unique_pairs(t.column("a").to_numpy(), t.column("b").to_numpy())
-    return out["a"], out["b"], parts
+    a, b = t.column("a").to_numpy(), t.column("b").to_numpy()
+    if feats is None:
+        out = lsh.unique_pairs(a, b)
+        return out["a"], out["b"], None, len(out["a"]), parts
+    count = a < 0
+    checked = int(b[count].sum())
+    a, b, score = a[~count], b[~count], t.column("score").to_numpy()[~count]
+    first = np.unique(a * n_rows + b, return_index=True)[1]  # a pair verified in two partitions, once
+    return a[first], b[first], score[first], checked, parts
 
 
 def _as_table(batch: dict) -> pa.Table:
@@ -250,14 +309,24 @@ def dedup(
     t2 = time.time()
     sources = [(sig_dir, 0)] + ([(old_dir, n)] if old is not None else [])
     scratch = workdir / ".shuffle"  # removed after verification: the stage keeps manifest, report, sketches
-    ca, cb, parts = candidate_pairs(
-        sources, skip, cfg, n_rows=n + n_old, scratch=scratch, new_below=n if old is not None else None
-    )
-    timings["candidates"] = time.time() - t2
-    t3 = time.time()
-    va, vb, score = verify_pairs(sources, ca, cb, cfg, parts=parts, scratch=scratch)
+    new_below = n if old is not None else None
+    if (n + n_old) * feature_bytes(cfg) <= cfg.broadcast_bytes:
+        # every reducer verifies its own pairs against one shared copy of the features
+        feats = _ray().put(read_features(sources, n + n_old))
+        va, vb, score, checked, parts = candidate_pairs(
+            sources, skip, cfg, n_rows=n + n_old, scratch=scratch, new_below=new_below, feats=feats
+        )
+        del feats
+        timings["candidates+verify"] = time.time() - t2
+    else:
+        ca, cb, _, checked, parts = candidate_pairs(
+            sources, skip, cfg, n_rows=n + n_old, scratch=scratch, new_below=new_below
+        )
+        timings["candidates"] = time.time() - t2
+        t3 = time.time()
+        va, vb, score = verify_pairs(sources, ca, cb, cfg, parts=parts, scratch=scratch)
+        timings["verify"] = time.time() - t3
     shutil.rmtree(scratch, ignore_errors=True)
-    timings["verify"] = time.time() - t3
 
     t4 = time.time()
     comp = groups.components(n + n_old, np.r_[ea, va], np.r_[eb, vb])
@@ -296,7 +365,7 @@ def dedup(
         dec,
         n=n,
         n_old=n_old,
-        candidates=len(ca),
+        candidates=checked,
         verified=len(va),
         parts=parts,
         leak=leak,

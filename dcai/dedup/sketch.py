@@ -115,15 +115,13 @@ def sketch_table(batch, *, cfg: DedupConfig):
     return to_arrow(idx, sketch(data, cfg), extra)
 
 
-def mask_array(column, size: int) -> np.ndarray:
-    """A ``mask`` column (fixed-size binary, Arrow or numpy of bytes) → ``(N, size, size)`` bool."""
+def packed_masks(column) -> np.ndarray:
+    """A ``mask`` column (fixed-size binary, Arrow or numpy of bytes) → ``(N, bytes)`` uint8, packed bits."""
     if hasattr(column, "buffers"):
         column = column.combine_chunks() if hasattr(column, "combine_chunks") else column
         width = column.type.byte_width
         buf = np.frombuffer(column.buffers()[1], dtype=np.uint8)[
             column.offset * width : (column.offset + len(column)) * width
         ]
-        packed = buf.reshape(len(column), width)
-    else:
-        packed = np.frombuffer(b"".join(column), dtype=np.uint8).reshape(len(column), -1)
-    return normalise.unpack(packed, size)
+        return buf.reshape(len(column), width)
+    return np.frombuffer(b"".join(column), dtype=np.uint8).reshape(len(column), -1)

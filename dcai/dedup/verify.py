@@ -124,34 +124,71 @@ def consistent(
     return has_ink & (same | crop | resize)
 
 
+def check(
+    a: np.ndarray,
+    b: np.ndarray,
+    feats: dict[str, np.ndarray],
+    *,
+    size: int,
+    radius: int,
+    threshold: float,
+    **gate_options,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs ``(a[i], b[i])`` of rows of ``feats`` → ``(positions accepted, their scores)``.
+
+    ``feats``: per image the packed ``mask`` (``(N, bytes)`` uint8) and the geometry of
+    :func:`consistent`. The geometric gate runs first: it is a few scalar operations a pair and, on
+    handwriting, rejects ~95 % of the LSH candidates, so the mask overlap (~10 µs a pair) is computed on
+    the survivors only.
+    """
+    from dcai.dedup.normalise import unpack
+
+    side = lambda rows: {k: feats[k][rows] for k in GEOMETRY}  # noqa: E731
+    gated = np.flatnonzero(consistent(side(a), side(b), **gate_options))
+    score = similarity(
+        unpack(feats["mask"][a[gated]], size), unpack(feats["mask"][b[gated]], size), radius=radius
+    )
+    hit = score >= threshold
+    return gated[hit], score[hit]
+
+
+GEOMETRY = ("sx", "sy", "area", "cx", "cy", "edge", "canvas_w", "canvas_h")  # what consistent() reads
+
+
 def verify_table(batch, *, size: int, radius: int, threshold: float, **gate_options):
-    """``map_batches`` adapter: joined pairs (``a, b, mask_a, mask_b, rg_a, ...``) → ``a, b, score`` accepted only.
+    """``map_batches`` adapter: joined pairs (``a, b, mask_a, mask_b, sx_a, ...``) → ``a, b, score`` accepted only.
 
     ``gate_options``: keyword arguments of :func:`consistent`.
     """
     import pyarrow as pa
 
-    from dcai.dedup.join import FEATURES
-    from dcai.dedup.sketch import mask_array
+    from dcai.dedup.sketch import packed_masks
 
-    if batch.num_rows == 0:
-        return pa.table(
-            {
-                "a": pa.array([], pa.int64()),
-                "b": pa.array([], pa.int64()),
-                "score": pa.array([], pa.float32()),
-            }
+    a, b = batch.column("a").to_numpy(), batch.column("b").to_numpy()
+    if batch.num_rows:
+        n = batch.num_rows  # both sides as rows 0..n-1 and n..2n-1 of one feature table
+        feats = {
+            k: np.concatenate([batch.column(f"{k}_a").to_numpy(), batch.column(f"{k}_b").to_numpy()])
+            for k in GEOMETRY
+        }
+        feats["mask"] = np.concatenate(
+            [packed_masks(batch.column("mask_a")), packed_masks(batch.column("mask_b"))]
         )
-    score = similarity(
-        mask_array(batch.column("mask_a"), size), mask_array(batch.column("mask_b"), size), radius=radius
-    )
-    side = {s: {k: batch.column(f"{k}_{s}").to_numpy() for k in FEATURES if k != "mask"} for s in ("a", "b")}
-    ok = (score >= threshold) & consistent(side["a"], side["b"], **gate_options)
-    keep = np.flatnonzero(ok)
+        keep, score = check(
+            np.arange(n),
+            np.arange(n, 2 * n),
+            feats,
+            size=size,
+            radius=radius,
+            threshold=threshold,
+            **gate_options,
+        )
+    else:
+        keep, score = np.empty(0, np.int64), np.empty(0)
     return pa.table(
         {
-            "a": pa.array(batch.column("a").to_numpy()[keep], pa.int64()),
-            "b": pa.array(batch.column("b").to_numpy()[keep], pa.int64()),
-            "score": pa.array(score[keep].astype(np.float32)),
+            "a": pa.array(a[keep], pa.int64()),
+            "b": pa.array(b[keep], pa.int64()),
+            "score": pa.array(score.astype(np.float32)),
         }
     )
