@@ -43,3 +43,67 @@ def write_section(name: str, body: str) -> None:
     )
     BENCHMARKS.write_text(text)
     print(body)
+
+
+class PeakMemory:
+    """Peak memory of this process and all its descendants (Ray's raylet, GCS and workers), from /proc.
+
+    ``rss``: the sum of resident sets, which counts a shared page (Ray's object store, shared libraries)
+    once per process mapping it and so errs high; ``pss``: the proportional set size, which splits each
+    shared page among its users: the process tree's real share of the machine's memory.
+    """
+
+    def __init__(self, every: float = 0.5):
+        import threading
+
+        self.rss = self.pss = 0
+        self.every = every
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    @staticmethod
+    def _tree() -> list[int]:
+        import os
+
+        children: dict[int, list[int]] = {}
+        for p in Path("/proc").iterdir():
+            if p.name.isdigit():
+                try:
+                    ppid = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                    children.setdefault(ppid, []).append(int(p.name))
+                except (OSError, IndexError, ValueError):
+                    pass
+        out, todo = [], [os.getpid()]
+        while todo:
+            pid = todo.pop()
+            out.append(pid)
+            todo += children.get(pid, [])
+        return out
+
+    @staticmethod
+    def _sample(pids: list[int]) -> tuple[int, int]:
+        rss = pss = 0
+        for pid in pids:
+            try:
+                for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1]) * 1024
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1]) * 1024
+            except OSError:
+                pass
+        return rss, pss
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            rss, pss = self._sample(self._tree())
+            self.rss, self.pss = max(self.rss, rss), max(self.pss, pss)
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> PeakMemory:
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._t.join()
