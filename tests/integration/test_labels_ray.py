@@ -74,3 +74,17 @@ def test_label_stages_end_to_end(ray_local, labelled_run):
     assert report["answered"] == 1
     assert manifest.column(run.manifest("review"), "label")[1] == "ii"
     assert q.find_queue(run.root) is not None
+
+
+def test_vote_rounds_keep_every_round_and_train_round_two_without_round_one_noisy(ray_local, labelled_run):
+    run, _ = labelled_run
+    # thresholds that flag every row whose top label is another: a 1-epoch ensemble flags some
+    cfg = VoteConfig().replace(**{**VoteConfig.PRESETS["tiny"], "members": ("lenet5",), "epochs": 1,
+                                  "rounds": 2, "noisy_min_margin": 0.0, "noisy_max_agreement": 1.0})  # fmt: skip
+    report, _ = vote_run(str(run.root), cfg)
+    first, second = report["rounds"]
+    assert 0 < first["noisy"] and second["trained_on"] == 30 - first["noisy"] and second["relabelled"] == 0
+    assert report["noisy"] == second["noisy"] == sum(manifest.column(run.manifest("vote"), "vote_noisy"))
+    assert {t["round"] for t in report["trials"]} == {1, 2}
+    z = np.load(run.stage_dir("vote") / "probs.npz")
+    assert z["round_probs"].shape == (2, 1, 30, 3) and np.array_equal(z["round_probs"][-1], z["probs"])
