@@ -352,7 +352,8 @@ def _setup(r: dict) -> str:
         )
 
     return (f"Vote: {', '.join(f'{m} ×{w}' for m, w in zip(v['members'], widths))} (channel widths), {a['folds']} folds, "
-            f"{a['epochs']} epochs, batch 32, heavy augmentation: {took(v['fan_out_seconds'])} wall for "
+            f"{a['epochs']} epochs, batch 32, heavy augmentation, {len(v.get('rounds') or [1])} round(s): "
+            f"{took(v['fan_out_seconds'])} wall for "
             f"{len(v['trials'])} Tune trials. Investigate: {a['aux_model']} auxiliary model, {a['aux_epochs']} epochs, "
             f"{a['rounds']} rounds, K = {a['k']}, L = {a['l']}: {took(r['investigate_seconds'])}.")  # fmt: skip
 
