@@ -145,6 +145,8 @@ def check(
 
     side = lambda rows: {k: feats[k][rows] for k in GEOMETRY}  # noqa: E731
     gated = np.flatnonzero(consistent(side(a), side(b), **gate_options))
+    if len(gated) == 0:
+        return gated, np.empty(0)
     score = similarity(
         unpack(feats["mask"][a[gated]], size), unpack(feats["mask"][b[gated]], size), radius=radius
     )

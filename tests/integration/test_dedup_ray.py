@@ -90,3 +90,21 @@ def test_incremental_against_an_earlier_run(first_run, tmp_path, capsys):
     old_ids = {r["id"] for r in manifest.read(rundir / "02-dedup" / "manifest.parquet").to_pylist()}
     assert rows["again5.png"]["split"] == "removed" and rows["again5.png"]["dup_of"] in old_ids
     assert rows["fresh.png"]["split"] == "train" and rows["fresh.png"]["dup_group"] is None
+
+
+def test_join_path_decides_as_the_broadcast_path(first_run, tmp_path):
+    """Past ``broadcast_bytes`` candidates travel through the two-shuffle join: same pairs, same decisions."""
+    import dataclasses
+    import shutil
+
+    _, rundir, report, _ = first_run
+    assert "candidates+verify" in report["timings"]  # the small set was verified in the reducers
+    copy = tmp_path / "run"
+    shutil.copytree(rundir, copy)
+    cfg = dataclasses.replace(load(DedupConfig, preset="tiny"), broadcast_bytes=0)
+    joined = run(copy, cfg, force=True)
+    assert "verify" in joined["timings"] and joined["verified_pairs"] == report["verified_pairs"]
+    cols = ["id", "split", "dup_group", "dup_kind", "dup_of", "reason"]
+    a = manifest.read(rundir / "02-dedup" / "manifest.parquet").select(cols).sort_by("id")
+    b = manifest.read(copy / "02-dedup" / "manifest.parquet").select(cols).sort_by("id")
+    assert a.equals(b) and a.num_rows == 14

@@ -148,3 +148,24 @@ def test_apply_keeps_every_row_and_names_the_keeper():
     assert out.column("reason").to_pylist()[1] == "dedup: duplicate of r0"
     assert out.column("dup_group").to_pylist() == ["r0", "r0", None, None]
     manifest.validate(out)
+
+
+def test_check_gates_before_the_overlap_and_takes_no_pair():
+    """``verify.check`` = overlap ≥ threshold and the geometric gate; no candidate (or none gated) is no error."""
+    rng = np.random.default_rng(3)
+    g = planted.glyph(rng, strokes=2)
+    images = [
+        planted.encode(x) for x in (g, planted.transform(g, "jpeg", rng)[0], planted.glyph(rng, strokes=2))
+    ]
+    t = sketch.to_arrow(np.arange(3), sketch.sketch(images, DedupConfig()), {})
+    feats = {k: t.column(k).to_numpy() for k in verify.GEOMETRY}
+    feats["mask"] = sketch.packed_masks(t.column("mask"))
+    a, b = np.array([0, 0, 1]), np.array([1, 2, 2])
+    keep, score = verify.check(a, b, feats, size=32, radius=1, threshold=0.95)
+    masks = normalise.unpack(feats["mask"], 32)
+    full = verify.similarity(masks[a], masks[b], radius=1)
+    side = lambda r: {k: feats[k][r] for k in verify.GEOMETRY}  # noqa: E731
+    want = np.flatnonzero((full >= 0.95) & verify.consistent(side(a), side(b)))
+    assert keep.tolist() == want.tolist() == [0] and np.allclose(score, full[want])
+    none = verify.check(a[:0], b[:0], feats, size=32, radius=1, threshold=0.95)
+    assert len(none[0]) == 0 and len(none[1]) == 0
