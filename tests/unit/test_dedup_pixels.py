@@ -1,0 +1,98 @@
+"""The native-resolution pixel check of near pairs (dcai.dedup.pixels): promised transforms pass, other drawings fail."""
+
+import io
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from PIL import Image
+
+from dcai.dedup import pixels
+from dcai.imaging import BadImage
+from dcai.synth.plant import near_duplicate
+from dcai.synth.render import Dice, draw_numeral, encode_png, writer_style
+
+KINDS = ("resize", "jpeg", "shift", "crop", "thickness", "rotate")
+
+
+def _source(i: int, *, seed: int = 0) -> tuple[np.ndarray, object]:
+    writer = writer_style(seed, i)
+    return draw_numeral(i % 10, writer, Dice(seed, i)), writer
+
+
+def _copy(kind: str, i: int) -> tuple[np.ndarray, np.ndarray, str]:
+    src, writer = _source(i)
+
+    def redraw(delta):
+        return draw_numeral(i % 10, writer, Dice(0, i), width_delta=delta)
+
+    data, _, how = near_duplicate(kind, src, Dice(0, 1000 + i, 1), redraw=redraw)
+    return src, np.asarray(Image.open(io.BytesIO(data)).convert("L")), how
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_promised_transform_is_explained(kind):
+    for i in range(12):
+        src, copy, how = _copy(kind, i)
+        ratio, name = pixels.explain(src, copy)
+        assert ratio <= 1.0, f"{how} of drawing {i}: ratio {ratio:.2f} ({name})"
+        assert pixels.explain(copy, src)[0] <= 1.0  # either image may come first
+
+
+def test_generic_variants_of_the_transforms_pass():
+    """Not only PIL's bilinear: bicubic rotation, area downscale, morphological thickening, JPEG on a crop."""
+    src = Image.fromarray(_source(3)[0])
+    w, h = src.size
+    buf = io.BytesIO()
+    src.crop((3, 2, w - 4, h - 1)).save(buf, format="JPEG", quality=50)
+    variants = [
+        src.rotate(-3.5, resample=Image.Resampling.BICUBIC, fillcolor=255),
+        src.resize((round(w * 0.6), round(h * 0.6)), Image.Resampling.BOX),
+        src.resize((round(w * 1.3), round(h * 1.3)), Image.Resampling.LANCZOS),
+        src.filter(__import__("PIL.ImageFilter").ImageFilter.MinFilter(3)),
+        Image.open(buf).convert("L"),
+    ]
+    for v in variants:
+        assert pixels.explain(np.asarray(src), np.asarray(v))[0] <= 1.0
+
+
+def test_two_drawings_by_one_writer_fail():
+    """Same writer, same class, same canvas habit: the pairs the cheap gates let through on `dcai synth`."""
+    for i in range(20):
+        writer = writer_style(0, i)
+        one = draw_numeral(i % 10, writer, Dice(0, 100 + i))
+        two = draw_numeral(i % 10, writer, Dice(0, 200 + i))
+        ratio, name = pixels.explain(one, two, stop=False)
+        assert ratio > 1.0, f"writer {i}: two drawings explained as {name} ({ratio:.2f})"
+
+
+def test_residual_is_size_free_and_zero_for_equal_ink():
+    p = np.zeros((20, 20), np.float32)
+    p[5:15, 9:11] = 1.0
+    assert pixels.residual(p, p) == 0.0
+    big = np.kron(p, np.ones((3, 3), np.float32))
+    q = np.roll(p, 4, axis=1)
+    assert pixels.residual(p, q) == pytest.approx(pixels.residual(big, np.kron(q, np.ones((3, 3)))))
+
+
+def test_unreadable_file_is_named(tmp_path):
+    good, bad = tmp_path / "a.png", tmp_path / "gone.png"
+    good.write_bytes(encode_png(_source(1)[0]))
+    batch = pa.table({"a": [0], "b": [1], "uri_a": [str(good)], "uri_b": [str(bad)]})
+    with pytest.raises(BadImage, match="gone.png"):
+        pixels.check_table(batch)
+    bad.write_bytes(b"not an image")
+    with pytest.raises(BadImage, match="gone.png"):
+        pixels.check_table(batch)
+
+
+def test_check_table_returns_ratio_and_transform(tmp_path):
+    src, copy, _ = _copy("shift", 2)
+    (tmp_path / "s.png").write_bytes(encode_png(src))
+    (tmp_path / "c.png").write_bytes(encode_png(copy))
+    (tmp_path / "o.png").write_bytes(encode_png(draw_numeral(2, writer_style(0, 2), Dice(0, 77))))
+    uris = [str(tmp_path / n) for n in ("s.png", "c.png", "o.png")]
+    batch = pa.table({"a": [0, 0], "b": [1, 2], "uri_a": [uris[0]] * 2, "uri_b": uris[1:]})
+    out = pixels.check_table(batch).to_pydict()
+    assert out["a"] == [0, 0] and out["b"] == [1, 2]
+    assert out["ratio"][0] <= 1.0 and out["transform"][0] == "shift" and out["ratio"][1] > 1.0
