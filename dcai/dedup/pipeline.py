@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from dcai import manifest
-from dcai.dedup import exact, groups, join, lsh, policy, shuffle, sketch, verify
+from dcai import imaging, manifest
+from dcai.dedup import exact, groups, join, lsh, pixels, policy, shuffle, sketch, verify
 from dcai.dedup.config import DedupConfig
 from dcai.runs import Run, StageContext, StageOutput
 
@@ -244,6 +244,49 @@ def verify_pairs(sources, a: np.ndarray, b: np.ndarray, cfg: DedupConfig, *, par
     return t.column("a").to_numpy(), t.column("b").to_numpy(), t.column("score").to_numpy()
 
 
+def check_pixels(
+    a: np.ndarray, b: np.ndarray, uris: np.ndarray, cfg: DedupConfig
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Re-read both files of each accepted near pair; ``(kept (M,) bool, ratio (M,), transform (M,))``.
+
+    A Ray Data map over the pairs (``cfg.pixel_batch`` a task): the pairs are few (the cheap gates
+    passed them) but each costs two decodes and a registration search (~5 ms), and at scale they are
+    millions, too many for the driver. Their files' URIs come from the manifest (or the earlier run's
+    sketches with ``--against``), which the driver holds anyway. See ``pixels.explain``.
+    """
+    if len(a) == 0:
+        return np.ones(0, bool), np.zeros(0, np.float32), np.empty(0, object)
+    ray = _ray()
+    t = pa.table(
+        {
+            "a": pa.array(a, pa.int64()),
+            "b": pa.array(b, pa.int64()),
+            "uri_a": pa.array(uris[a].tolist(), pa.string()),
+            "uri_b": pa.array(uris[b].tolist(), pa.string()),
+        }
+    )
+    step = cfg.pixel_batch
+    ds = ray.data.from_arrow([t.slice(i, step) for i in range(0, t.num_rows, step)])
+    fn = partial(pixels.check_table, tol=cfg.pixel_tol, stroke_tol=cfg.stroke_tol)
+    try:
+        tables = ray.get(ds.map_batches(fn, batch_format="pyarrow", batch_size=step).to_arrow_refs())
+    except Exception as e:  # Ray wraps the task's error (as text, across processes): name the file again
+        marker = f"{imaging.BadImage.__module__}.BadImage: "
+        lines = [ln.split(marker, 1)[1] for ln in str(e).splitlines() if marker in ln]
+        if lines:
+            raise imaging.BadImage(lines[-1]) from e
+        raise
+    out = pa.concat_tables(tables)
+    # map_batches may reorder blocks: line the results up with the input pairs by (a, b)
+    n = int(max(a.max(), b.max())) + 1
+    key_in, key_out = a * n + b, out.column("a").to_numpy() * n + out.column("b").to_numpy()
+    order = np.argsort(key_out)
+    pos = order[np.searchsorted(key_out[order], key_in)]
+    ratio = out.column("ratio").to_numpy()[pos]
+    how = np.asarray(out.column("transform").to_pylist(), object)[pos]
+    return ratio <= 1.0, ratio, how
+
+
 def _column(t: pa.Table, name: str) -> np.ndarray:
     return (
         np.asarray(t.column(name).to_pylist(), dtype=object)
@@ -327,6 +370,14 @@ def dedup(
         va, vb, score = verify_pairs(sources, ca, cb, cfg, parts=parts, scratch=scratch)
         timings["verify"] = time.time() - t3
     shutil.rmtree(scratch, ignore_errors=True)
+    gated = len(va)
+    how = np.empty(0, object)
+    if cfg.pixel_check and len(va):
+        t3 = time.time()
+        uris = np.r_[_column(act, "uri"), _column(old, "uri") if old is not None else []]
+        keep, _, how = check_pixels(va, vb, uris, cfg)
+        va, vb, score, how = va[keep], vb[keep], score[keep], how[keep]
+        timings["pixels"] = time.time() - t3
 
     t4 = time.time()
     comp = groups.components(n + n_old, np.r_[ea, va], np.r_[eb, vb])
@@ -380,6 +431,9 @@ def dedup(
         ),
     )
     metrics["against"] = str(against) if against else None
+    metrics["pixel_checked"] = gated if cfg.pixel_check else 0
+    metrics["pixel_rejected"] = gated - len(va) if cfg.pixel_check else 0
+    metrics["near_transforms"] = {k: int(v) for k, v in zip(*np.unique(how.astype(str), return_counts=True))}
     metrics["near_pairs"] = [
         [ids[x], ids[y], round(float(s), 4)]
         for x, y, s in zip(va[: cfg.max_listed], vb[: cfg.max_listed], score[: cfg.max_listed])

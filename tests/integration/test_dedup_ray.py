@@ -1,6 +1,7 @@
 """The dedup stage on local Ray: exact and near copies across splits, rows kept, incremental --against."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -108,3 +109,27 @@ def test_join_path_decides_as_the_broadcast_path(first_run, tmp_path):
     a = manifest.read(rundir / "02-dedup" / "manifest.parquet").select(cols).sort_by("id")
     b = manifest.read(copy / "02-dedup" / "manifest.parquet").select(cols).sort_by("id")
     assert a.equals(b) and a.num_rows == 14
+
+
+def test_pixel_check_runs_and_names_a_file_it_cannot_re_read(first_run, tmp_path):
+    """Near pairs are re-read (old images from the earlier run's manifest paths); a missing file is named."""
+    from dcai.imaging import BadImage
+
+    _, rundir, report, glyphs = first_run
+    assert report["pixel_checked"] >= 1 and "pixels" in report["timings"]
+    assert report["near_transforms"].get("identity", 0) >= 1  # near1.jpg: a JPEG re-encode of g1
+    old = tmp_path / "old"
+    _write(old / "train" / "v" / "g.png", glyphs[6])
+    old_run = tmp_path / "old_run"
+    ingest(str(old), str(old_run), IngestConfig())
+    run(old_run, load(DedupConfig, preset="tiny"))
+    (uri,) = [r["uri"] for r in manifest.read(old_run / "02-dedup" / "manifest.parquet").to_pylist()]
+    new = tmp_path / "new"
+    _write(
+        new / "train" / "v" / "moved.png", planted.transform(glyphs[6], "shift", np.random.default_rng(3))[0]
+    )
+    new_run = tmp_path / "new_run"
+    ingest(str(new), str(new_run), IngestConfig())
+    Path(uri).unlink()
+    with pytest.raises(BadImage, match=Path(uri).name):
+        run(new_run, load(DedupConfig, preset="tiny"), against=old_run)
