@@ -28,9 +28,10 @@ class DedupConfig(StageConfig):
     # Accept a candidate whose tolerant mask overlap reaches `threshold`, whose geometry passes the gates
     # below and (with `pixel_check`) whose files one promised transform explains pixel for pixel. The
     # pixel check holds precision, so the two cheap steps only bound its work: on `dcai synth` n=6000
-    # (BENCHMARKS.md) every planted copy that is a candidate at all reaches 0.75 with the gates below,
-    # and ~800 pairs reach the pixel check (0.95: 12 copies lost; 0.5: 1,075 pairs for none more).
-    # Without the pixel check, use 0.95-0.99 (precision 0.74-0.88 there).
+    # (BENCHMARKS.md) every planted copy that is a candidate at all reaches 0.75 on both seeds (0.85
+    # loses 2 of seed 1, 0.95 12 of seed 0), and ~1,100 pairs per 7,200 images reach the pixel check.
+    # Look-alike data passes more (64x64 speed glyphs: 5 an image, ~1 ms each; 0.95 cuts that 8x).
+    # Without the pixel check, use 0.95-0.99 (precision 0.59-0.81 there).
     threshold: float = 0.75
     radius: int = 1  # tolerance of the overlap, in mask cells
     # Geometric gates (verify.consistent): a near copy keeps its canvas, or is a crop of it, or a resize of

@@ -1,5 +1,6 @@
 """Ray wiring of dedup: sketches (``map_batches``) → exact groups → band rows → group-by on band keys →
-candidate pairs → verify (two joins) → union-find → policy. Writes ``NN-dedup/{manifest.parquet,
+candidate pairs → verify (in the reducers, or two joins) → pixel check of the verified pairs (a map over
+them) → union-find → policy. Writes ``NN-dedup/{manifest.parquet,
 report.json, signatures.parquet/}``; the signatures folder is what ``--against`` reads later.
 """
 
@@ -350,7 +351,7 @@ def dedup(
     timings["exact"] = time.time() - t1
 
     t2 = time.time()
-    sources = [(sig_dir, 0)] + ([(old_dir, n)] if old is not None else [])
+    sources = [(sig_dir, 0)] + ([(old_dir, n)] if old_dir is not None else [])
     scratch = workdir / ".shuffle"  # removed after verification: the stage keeps manifest, report, sketches
     new_below = n if old is not None else None
     if (n + n_old) * feature_bytes(cfg) <= cfg.broadcast_bytes:
