@@ -47,4 +47,6 @@ def dhash(mask: np.ndarray) -> np.ndarray:
 def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Bit distance between paired uint64 hashes ``(M,)`` → ``(M,)`` int."""
     x = np.bitwise_xor(a.astype(np.uint64), b.astype(np.uint64))
+    if hasattr(np, "bitwise_count"):  # numpy >= 2: a popcount instruction per element
+        return np.bitwise_count(x).astype(np.int64)
     return np.unpackbits(x.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)
