@@ -3,8 +3,12 @@
     python -m bench.dedup_speed --n 10000 --scaling --imagededup   # the comparison runs
     python -m bench.dedup_speed --n 1000000                         # the 1 M-image run
 
-Images are ``dcai.dedup.planted`` glyphs (64×64 PNG, 1-4 jittered strokes), 3 % exact and 3 % near
-copies (every promised transform) of earlier images of their chunk. They are written once per
+Images (``--images``): ``synth`` (default) is ``dcai synth``, the generator the precision / recall
+figures use: numerals on 48-128 px canvases by 25-image writers, 3 % exact and 5 % near copies,
+~1 % junk, plus its test set and label book (``--n`` is its train+val count before planting, so a
+run holds ~8 % more images); ``glyphs`` are ``dcai.dedup.planted`` 64×64 glyphs of 1-4 jittered
+strokes, all on one canvas size, 3 % exact and 3 % near copies: a worst case of look-alikes, where
+many pairs reach the pixel check. Both are written once per
 ``(n, seed)`` under ``--cache`` (not timed) and reused. Timed: ``dcai.dedup.pipeline.run`` on a run whose
 ingest stage lists them, i.e. decode → signature → exact groups → LSH group-by → verify → union-find
 → policy → manifest written, in a fresh process with a local Ray of ``--cpus`` CPUs. Ray's start-up is
@@ -70,22 +74,33 @@ def planted_decode(data: bytes):
     return Image.open(io.BytesIO(data)).convert("L")
 
 
-def make_images(cache: Path, n: int, seed: int) -> Path:
-    """The image files and an index (Parquet) of ``n`` images; reused when already complete."""
+def make_images(cache: Path, n: int, seed: int, kind: str) -> Path:
+    """The image files and an index (Parquet: id, uri, content_hash) of the set; reused when complete."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    folder = cache / f"n{n}-s{seed}"
+    folder = cache / f"{kind}-n{n}-s{seed}"
     index = folder / "index.parquet"
     if index.exists():
         return index
     t = time.time()
-    jobs = [(str(folder), seed, s, min(CHUNK, n - s)) for s in range(0, n, CHUNK)]
-    with Pool(os.cpu_count() or 1) as pool:
-        rows = [r for part in pool.imap(_chunk, jobs) for r in part]
+    if kind == "glyphs":
+        jobs = [(str(folder), seed, s, min(CHUNK, n - s)) for s in range(0, n, CHUNK)]
+        with Pool(os.cpu_count() or 1) as pool:
+            rows = [r for part in pool.imap(_chunk, jobs) for r in part]
+    else:  # dcai synth, in its own process (it starts Ray)
+        code = (
+            "import sys\nfrom dcai.synth.config import SynthConfig\nfrom dcai.synth.pipeline import run\n"
+            "run(sys.argv[1], SynthConfig(n=int(sys.argv[2]), seed=int(sys.argv[3])))\n"
+        )
+        subprocess.run(
+            [sys.executable, "-c", code, str(folder / "synth"), str(n), str(seed)], check=True, cwd=ROOT
+        )
+        files = sorted(str(p) for p in (folder / "synth").rglob("*") if p.suffix in (".png", ".jpg"))
+        rows = [(f"{i:08d}", f, hashlib.sha1(Path(f).read_bytes()).hexdigest()) for i, f in enumerate(files)]
     ids, uris, hashes = zip(*rows)
     pq.write_table(pa.table({"id": ids, "uri": uris, "content_hash": hashes}), index)
-    print(f"wrote {n} images to {folder} in {time.time() - t:.0f} s", flush=True)
+    print(f"wrote {len(ids)} {kind} images to {folder} in {time.time() - t:.0f} s", flush=True)
     return index
 
 
@@ -153,6 +168,7 @@ def timed_run(index: Path, work: Path, cpus: int, sketch_only: bool) -> dict:
         "n": n,
         "cpus": cpus,
         "what": "sketch" if sketch_only else "end to end",
+        "images": Path(index).parent.name.split("-")[0],
         "seconds": round(secs, 1),
         "images_per_s": round(n / secs),
         "ray_start_s": round(ray_start, 1),
@@ -169,12 +185,14 @@ def timed_run(index: Path, work: Path, cpus: int, sketch_only: bool) -> dict:
 
 def measure(index: Path, work: Path, cpus: int, sketch_only: bool = False) -> dict:
     """Run :func:`timed_run` in a fresh interpreter (its own Ray, nothing cached in memory)."""
+    result = work / "result.json"
+    result.unlink(missing_ok=True)
     args = [sys.executable, "-m", "bench.dedup_speed", "--_one", str(index), "--cache", str(work)]
     args += ["--cpus", str(cpus)] + (["--sketch-only"] if sketch_only else [])
     out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, env={**os.environ})
-    if out.returncode:
-        raise RuntimeError(f"dedup speed run failed:\n{out.stderr[-4000:]}")
-    res = json.loads(out.stdout.strip().splitlines()[-1])
+    if out.returncode or not result.exists():
+        raise RuntimeError(f"dedup speed run failed:\n{out.stdout[-2000:]}\n{out.stderr[-4000:]}")
+    res = json.loads(result.read_text())
     res["load_after"] = os.getloadavg()[0]
     print(json.dumps(res), flush=True)
     return res
@@ -186,13 +204,11 @@ def imagededup_speed(index: Path) -> dict | None:
         return None
     folder = Path(index).parent
     code = (
-        "import json,sys,time\nfrom imagededup.methods import PHash\nfrom pathlib import Path\n"
-        "h=PHash(verbose=False)\nt=time.time()\n"
-        "enc={}\n"
-        "for d in sorted(Path(sys.argv[1]).iterdir()):\n"
-        "    if d.is_dir():\n"
-        "        enc.update({d.name+'/'+k:v for k,v in h.encode_images(image_dir=str(d)).items()})\n"
-        "t1=time.time()\nr=h.find_duplicates(encoding_map=enc,max_distance_threshold=10)\nt2=time.time()\n"
+        "import json,os,sys,time\nfrom imagededup.methods import PHash\n"
+        "h=PHash(verbose=False)\nw=os.cpu_count()\nt=time.time()\n"
+        "enc=h.encode_images(image_dir=sys.argv[1],recursive=True,num_enc_workers=w)\n"
+        "t1=time.time()\nr=h.find_duplicates(encoding_map=enc,max_distance_threshold=10,num_dist_workers=w)\n"
+        "t2=time.time()\n"
         "print(json.dumps({'n':len(enc),'encode':t1-t,'find':t2-t1,"
         "'pairs':sum(len(v) for v in r.values())//2}))\n"
     )
@@ -234,6 +250,7 @@ def section() -> str:
         rows.append(
             [
                 r["what"],
+                r.get("images", "glyphs"),
                 f"{r['n']:,}",
                 r["cpus"],
                 r["seconds"],
@@ -252,7 +269,9 @@ def section() -> str:
         "## dedup speed: end to end, CPU scaling, imagededup",
         "",
         f"Machine: {machine()}; Ray 2.60 local (`init_ray(num_cpus=…)`), the stage's default config. "
-        "Images: `dcai.dedup.planted` glyphs, 64×64 PNG on the local disk, 3 % exact and 3 % near copies. "
+        "Images: *synth* = `dcai synth` (48-128 px numerals by 25-image writers, 3 % exact and 5 % near "
+        "copies, junk, test set, label book); *glyphs* = `dcai.dedup.planted` 64×64 glyphs of 1-4 strokes on one "
+        "canvas size, 3 % exact and 3 % near copies (a worst case of look-alikes). Files on the local disk. "
         "`seconds` excludes Ray's start (its own column) and the writing of the images; it includes "
         "decode → signature → exact groups → LSH band group-by → verify → union-find → policy → manifest. "
         "Peak memory: the whole process tree (driver, raylet, GCS, workers), sampled every 0.5 s; PSS splits "
@@ -263,6 +282,7 @@ def section() -> str:
             [
                 "what",
                 "images",
+                "count",
                 "CPUs",
                 "seconds",
                 "images/s",
@@ -302,6 +322,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--images", choices=("synth", "glyphs"), default="synth", help="which synthetic images")
     ap.add_argument("--cpus", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--cache", default="/tmp/dcai-bench-dedup-speed", help="where the images are written")
     ap.add_argument("--scaling", action="store_true", help="also time the sketch alone with 1 and 2 CPUs")
@@ -310,19 +331,20 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--_one", default="", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a._one:
-        print(json.dumps(timed_run(Path(a._one), Path(a.cache), a.cpus, a.sketch_only)))
+        res = timed_run(Path(a._one), Path(a.cache), a.cpus, a.sketch_only)
+        (Path(a.cache) / "result.json").write_text(json.dumps(res))
         return
     cache = Path(a.cache)
-    index = make_images(cache, a.n, a.seed)
-    work = cache / f"work-n{a.n}"
+    index = make_images(cache, a.n, a.seed, a.images)
+    work = cache / f"work-{a.images}-n{a.n}"
     work.mkdir(parents=True, exist_ok=True)
     cmd = command()
     res = measure(index, work, a.cpus)
-    _save(f"run:end to end:{a.n}:{a.cpus}", {**res, "command": cmd})
+    _save(f"run:end to end:{a.images}:{a.n}:{a.cpus}", {**res, "command": cmd})
     if a.scaling:
         for cpus in (1, 2):
             res = measure(index, work, cpus, sketch_only=True)
-            _save(f"run:sketch:{a.n}:{cpus}", {**res, "command": cmd})
+            _save(f"run:sketch:{a.images}:{a.n}:{cpus}", {**res, "command": cmd})
     if a.imagededup:
         idd = imagededup_speed(index)
         if idd:
