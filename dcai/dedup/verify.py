@@ -143,17 +143,28 @@ def check(
     """
     from dcai.dedup.normalise import unpack
 
+    chunk = CHUNK
     side = lambda rows: {k: feats[k][rows] for k in GEOMETRY}  # noqa: E731
-    gated = np.flatnonzero(consistent(side(a), side(b), **gate_options))
-    if len(gated) == 0:
-        return gated, np.empty(0)
-    score = similarity(
-        unpack(feats["mask"][a[gated]], size), unpack(feats["mask"][b[gated]], size), radius=radius
+    gated = np.concatenate(
+        [
+            i + np.flatnonzero(consistent(side(a[i : i + chunk]), side(b[i : i + chunk]), **gate_options))
+            for i in range(0, len(a), chunk)
+        ]
+        or [np.empty(0, np.int64)]
     )
+    # the overlap unpacks masks to 1 byte a cell (and dilates them): bounded batches keep a reducer's
+    # memory flat however many pairs its partition holds
+    step = max(1, chunk // 16)
+    scores = [
+        similarity(unpack(feats["mask"][a[g]], size), unpack(feats["mask"][b[g]], size), radius=radius)
+        for g in (gated[i : i + step] for i in range(0, len(gated), step))
+    ]
+    score = np.concatenate(scores) if scores else np.empty(0)
     hit = score >= threshold
     return gated[hit], score[hit]
 
 
+CHUNK = 262_144  # pairs gated at once (~30 MB of gathered features); the overlap runs on CHUNK // 16
 GEOMETRY = ("sx", "sy", "area", "cx", "cy", "edge", "canvas_w", "canvas_h")  # what consistent() reads
 
 
