@@ -34,7 +34,7 @@ lint: venv
 	$(BIN)/ruff check dcai ray_jobs tests bench && $(BIN)/ruff format --check dcai ray_jobs tests bench && $(BIN)/mypy
 
 bench: venv
-	$(BIN)/python -m bench.ingest && $(BIN)/python -m bench.evaluate && $(BIN)/python -m bench.dedup
+	$(BIN)/python -m bench.ingest && $(BIN)/python -m bench.evaluate && $(BIN)/python -m bench.dedup && $(BIN)/python -m bench.dedup_speed --n 9000 --scaling
 
 ray-up: venv
 	$(BIN)/ray start --head --port=$(RAY_PORT) --dashboard-host=127.0.0.1 --dashboard-port=8265 --num-cpus=$$(nproc)
