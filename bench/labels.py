@@ -121,11 +121,13 @@ def calibration(t, truth, rows, z) -> dict:
     err = np.isin(truth["problem"][zr][keep], ERRORS)
     probs, labels = z["probs"][:, keep], z["labels"][keep]
     s = vs.vote_scores(probs, labels)
+    defaults = {k: getattr(VoteConfig(), k) for k in calibrate.GRID}
+    noisy_only = {**defaults, "ambiguous_max_top_prob": 0.0, "ambiguous_min_entropy": 1.01}
     return {
         "members": calibrate.accuracy(probs, true, z["members"].tolist()),
-        "sweep": calibrate.sweep(
-            s, labels, err, defaults={k: getattr(VoteConfig(), k) for k in calibrate.GRID}
-        ),
+        "sweep": calibrate.sweep(s, labels, err, defaults=defaults),
+        # the noisy flag alone: do the shipped noisy thresholds hold on the half they were not chosen on?
+        "sweep_noisy": calibrate.sweep(s, labels, err, defaults=noisy_only),
         "auto_curves": calibrate.auto_curves(s, labels, true, err),
     }
 
@@ -340,6 +342,17 @@ def _rounds_table(runs: list[tuple[str, dict]]) -> str:
                   "suggestion accuracy", "ensemble accuracy vs truth", "cleanlab F1", "round wall"], rows)  # fmt: skip
 
 
+def _thresholds(r: dict) -> str:
+    from dcai.vote import calibrate
+
+    sw = r["sweep"]
+    b, d = sw["best_on_report_half"], sw["defaults_on_report_half"]
+    return (f"\nThresholds (split-half: grid search on a random half, scored on the other): best "
+            f"{ {k: b[k] for k in calibrate.GRID} } → F1 {b['f1']:.3f}; shipped defaults "
+            f"{ {k: d[k] for k in calibrate.GRID} } → F1 {d['f1']:.3f} (precision {_pct(d['precision'])}, "
+            f"recall {_pct(d['recall'])}).")  # fmt: skip
+
+
 def _setup(r: dict) -> str:
     v, a = r["vote_report"], r["settings"]
     widths = v.get("config", {}).get("widths") or [CPU_WIDTHS[m] for m in v["members"]]
@@ -360,7 +373,6 @@ def _setup(r: dict) -> str:
 
 def write(results: Path) -> None:
     """The BENCHMARKS.md section from the saved JSON results."""
-    from dcai.vote import calibrate
 
     parts = [
         f"Machine: {machine()}, shared with other jobs. **No GPU was lent to this work: no GPU figure was "
@@ -382,12 +394,7 @@ def write(results: Path) -> None:
                          + _rounds_table([("this run", r)]))  # fmt: skip
         parts.append("\nOut-of-fold accuracy against the true labels: "
                      + ", ".join(f"{k} {_pct(v)}" for k, v in r["members"].items()))  # fmt: skip
-        sw = r["sweep"]
-        b, d = sw["best_on_report_half"], sw["defaults_on_report_half"]
-        parts.append(f"\nThresholds (split-half: grid search on a random half, scored on the other): best "
-                     f"{ {k: b[k] for k in calibrate.GRID} } → F1 {b['f1']:.3f}; shipped defaults "
-                     f"{ {k: d[k] for k in calibrate.GRID} } → F1 {d['f1']:.3f} (precision {_pct(d['precision'])}, "
-                     f"recall {_pct(d['recall'])}).")  # fmt: skip
+        parts.append(_thresholds(r))
         rel = [
             [c["min_prob"], c["max_agreement"], c["n"], _pct(c["right"] / max(c["n"], 1))]
             for c in r["auto_curves"]["relabel"]
@@ -410,6 +417,23 @@ def write(results: Path) -> None:
                      f"{_pct(lp['labels_right_after'])}.\n\n"
                      + table(["round", "trained on", "train", "val", "val acc", "certified", "queued", "validated",
                               "pipeline acc", "certified right", "suggestion right"], rows))  # fmt: skip
+    p = results / "labels_synth_vote.json"
+    if p.exists():
+        r = json.loads(p.read_text())
+        v, a = r["vote_report"], r["settings"]
+        widths = v["config"]["widths"] or [v["config"]["width"]] * len(v["members"])
+        parts += [f"\n### The vote with rounds ({len(v['rounds'])}, the default), same data\n\n`{r['command']}`: the "
+                  f"vote alone on the data above; {', '.join(f'{m} ×{w}' for m, w in zip(v['members'], widths))}, "
+                  f"{a['folds']} folds, {a['epochs']} epochs, {v['config']['round_flagged']} the last round's noisy "
+                  f"images: vote wall {r['vote_seconds']} s ({v['fan_out_seconds']:.0f} s training and predicting, "
+                  f"{len(v['trials'])} Tune trials). The detectors on the last round:\n", _detector_table(r),
+                  "\nEach round (round 1 trains as a one-round vote does):\n\n" + _rounds_table([("default", r)]),
+                  "\nOut-of-fold accuracy against the true labels, last round: "
+                  + ", ".join(f"{k} {_pct(x)}" for k, x in r["members"].items()), _thresholds(r)]  # fmt: skip
+        if "sweep_noisy" in r:
+            b, d = r["sweep_noisy"]["best_on_report_half"], r["sweep_noisy"]["defaults_on_report_half"]
+            parts.append(f"The noisy flag alone on the report half: shipped thresholds F1 {d['f1']:.3f}, the "
+                         f"choice half's best ({b['noisy_min_margin']}, {b['noisy_max_agreement']}) {b['f1']:.3f}.")  # fmt: skip
     choose = sorted(results.glob("labels_synth_choose_*.json"))
     if choose:
         runs = [(p.stem.removeprefix("labels_synth_choose_"), json.loads(p.read_text())) for p in choose]
