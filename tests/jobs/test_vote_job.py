@@ -38,7 +38,8 @@ def test_vote_job_scores_every_image_out_of_fold(ray_head, tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     # `ray job submit` follows the job's log with its own status lines: the report is the last JSON line.
     report = json.loads(next(ln for ln in reversed(done.stdout.splitlines()) if ln.startswith('{"stage"')))
-    assert report["rows_voted"] == 24 and len(report["trials"]) == 2  # 1 member × 2 folds, one trial each
+    # 1 member × 2 folds, one trial each, in each of the default two rounds
+    assert report["rows_voted"] == 24 and len(report["rounds"]) == 2 and len(report["trials"]) == 4
     table = run.manifest("vote")
     assert table.num_rows == 24
     assert all(v is not None for v in table.column("vote_top_prob").to_pylist())
