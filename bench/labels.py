@@ -342,6 +342,21 @@ def _rounds_table(runs: list[tuple[str, dict]]) -> str:
                   "suggestion accuracy", "ensemble accuracy vs truth", "cleanlab F1", "round wall"], rows)  # fmt: skip
 
 
+def _one_vs_last(rounds: list[dict], target: float = 0.9) -> str:
+    """Round 1 against the last round, and how far the noisy flag's F1 is from ``target`` (issue 5)."""
+    a, b = rounds[0], rounds[-1]
+    f, g = a["noisy_score"], b["noisy_score"]
+    cl = (f"; cleanlab on the same probabilities {a['cleanlab_score']['f1']:.3f} → {b['cleanlab_score']['f1']:.3f}"
+          if "cleanlab_score" in a and "cleanlab_score" in b else "")  # fmt: skip
+    gap = g["f1"] - target
+    return (f"\nRound 1 → round {b['round']}, same data and seed: the noisy flag's F1 {f['f1']:.3f} → {g['f1']:.3f} "
+            f"(precision {_pct(f['precision'])} → {_pct(g['precision'])}, recall {_pct(f['recall'])} → "
+            f"{_pct(g['recall'])}), suggestion accuracy {_pct(f['suggestion_accuracy'])} → "
+            f"{_pct(g['suggestion_accuracy'])}, ensemble accuracy vs the true labels {_pct(a['accuracy_vs_true'])} → "
+            f"{_pct(b['accuracy_vs_true'])}{cl}. Target F1 ≥ {target}: "
+            + ("met." if gap >= 0 else f"not met, {-gap:.3f} short."))  # fmt: skip
+
+
 def _thresholds(r: dict) -> str:
     from dcai.vote import calibrate
 
@@ -428,6 +443,7 @@ def write(results: Path) -> None:
                   f"images: vote wall {r['vote_seconds']} s ({v['fan_out_seconds']:.0f} s training and predicting, "
                   f"{len(v['trials'])} Tune trials). The detectors on the last round:\n", _detector_table(r),
                   "\nEach round (round 1 trains as a one-round vote does):\n\n" + _rounds_table([("default", r)]),
+                  _one_vs_last(r["vote_rounds"]),
                   "\nOut-of-fold accuracy against the true labels, last round: "
                   + ", ".join(f"{k} {_pct(x)}" for k, x in r["members"].items()), _thresholds(r)]  # fmt: skip
         if "sweep_noisy" in r:
