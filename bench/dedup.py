@@ -1,10 +1,10 @@
 """Dedup benchmarks: planted near duplicates (P/R over the threshold), the real competition data, speed.
 
-    python -m bench.dedup --planted 6000 --roman --speed 20000
+    python -m bench.dedup --planted 6000 --held-out 1 --roman
 
 Writes the ``dedup`` section of BENCHMARKS.md. Planted images come from ``dcai synth`` (truth.csv says
 which file is a near copy of which, by which transform); imagededup's PHash runs on the same files
-when /tmp/venv-imagededup exists. ``dcai.dedup.planted`` still feeds the speed run and the tests.
+when /tmp/venv-imagededup exists. Speed (end to end, 1 M images, CPU scaling): ``bench/dedup_speed.py``.
 """
 
 from __future__ import annotations
@@ -12,10 +12,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import os
 import subprocess
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -23,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 
 from bench._common import ROMAN, command, machine, table, write_section
-from dcai.dedup import exact, groups, join, lsh, normalise, pixels, planted, sketch, verify
+from dcai.dedup import exact, groups, join, lsh, normalise, pixels, sketch, verify
 from dcai.dedup.config import DedupConfig
 
 IMAGEDEDUP = Path("/tmp/venv-imagededup/bin/python")
@@ -281,97 +279,6 @@ def imagededup_phash(images: list[bytes], threshold: int = 10) -> tuple[set, flo
     return pairs, len(images) / res["t"]
 
 
-class PeakRSS:
-    """Sample the RSS of this process and all its descendants (Ray workers included) from /proc."""
-
-    def __init__(self, every: float = 0.5):
-        self.peak, self.every, self._stop = 0, every, threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _tree(self) -> int:
-        children: dict[int, list[int]] = {}
-        for p in Path("/proc").iterdir():
-            if p.name.isdigit():
-                try:
-                    ppid = int((p / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                    children.setdefault(ppid, []).append(int(p.name))
-                except OSError:
-                    pass
-        total, todo = 0, [os.getpid()]
-        while todo:
-            pid = todo.pop()
-            todo += children.get(pid, [])
-            try:
-                total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-            except OSError:
-                pass
-        return total
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self._tree())
-            self._stop.wait(self.every)
-
-    def __enter__(self):
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
-
-
-def _manifest_run(folder: Path, images: list[bytes], run_dir: Path) -> None:
-    """Write images as files and a ready ingest stage (skips ingest's decode: this times dedup alone)."""
-    from dcai import manifest
-    from dcai.runs import Run, StageOutput
-
-    rows = []
-    for i, data in enumerate(images):
-        p = folder / f"{i // 1000:04d}" / f"{i:07d}.png"
-        p.parent.mkdir(parents=True, exist_ok=True)
-        p.write_bytes(data)
-        rows.append(
-            {
-                "id": f"{i:07d}",
-                "uri": str(p),
-                "label": "x",
-                "split": "train",
-                "origin": "original",
-                "content_hash": hashlib.sha1(data).hexdigest(),
-                "trusted": False,
-                "width": 64,
-                "height": 64,
-            }
-        )
-    table = manifest.from_rows(rows)
-    Run(run_dir).execute("ingest", lambda _t, _c: StageOutput(table, {}), needs_input=False, force=True)
-
-
-def bench_speed(n: int) -> str:
-    from dcai.dedup.pipeline import run
-
-    rng = np.random.default_rng(1)
-    base = [planted.encode(planted.glyph(rng)) for _ in range(min(n, 5000))]
-    images = [base[i % len(base)] if i < len(base) else planted.encode(planted.glyph(rng)) for i in range(n)]
-    cfg = DedupConfig()
-    t = time.time()
-    sketch.sketch(images[:2000], cfg)
-    per_core = 2000 / (time.time() - t)
-    with tempfile.TemporaryDirectory(dir="/tmp") as d:
-        _manifest_run(Path(d) / "img", images, Path(d) / "run")
-        with PeakRSS() as rss:
-            t = time.time()
-            report = run(Path(d) / "run", cfg, force=True)
-            secs = time.time() - t
-    return (
-        f"Speed: sketch (decode → normalise → MinHash → bands) in one process: {per_core:.0f} images/s per core. "
-        f"Ray pipeline end to end on {n} images (files on local disk, local Ray, shuffle={cfg.shuffle}): "
-        f"{secs:.1f} s = {n / secs:.0f} images/s, phases {report['timings']}, "
-        f"peak RSS of the process tree {rss.peak / 2**30:.2f} GiB."
-    )
-
-
 def bench_roman() -> str:
     from dcai import manifest
     from dcai.dedup.pipeline import run
@@ -425,7 +332,6 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0, help="dcai synth seed")
     ap.add_argument("--held-out", type=int, default=None, help="also this seed, summarised (default line)")
     ap.add_argument("--roman", action="store_true")
-    ap.add_argument("--speed", type=int, default=0)
     args = ap.parse_args()
     parts = [f"Command: `{command()}` on {machine()}."]
     if args.planted:
@@ -441,8 +347,6 @@ def main() -> None:
             )
     if args.roman and ROMAN.exists():
         parts.append(bench_roman())
-    if args.speed:
-        parts.append(bench_speed(args.speed))
     parts.append("Scaling plan for 100 M images and where each step runs: `dcai/dedup/README.md`.")
     write_section("dedup", "\n\n".join(parts))
 

@@ -154,7 +154,7 @@ def vote_rounds(t, truth, rows, z, report: dict) -> list[dict]:
     """The vote's noisy flag after each round (and cleanlab on that round's probabilities), scored on ``rows``."""
     from dcai.review.truth import score
     from dcai.vote import scores as vs
-    from dcai.vote.pipeline import FLAG_OPTIONS
+    from dcai.vote.config import FLAG_OPTIONS
 
     zr, n, classes = _rows(t, z), t.num_rows, np.asarray(z["classes"])
     summaries = json.loads(str(z["rounds"])) if "rounds" in z else []

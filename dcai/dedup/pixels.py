@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from dcai import imaging
-from dcai.dedup import normalise
+from dcai.dedup import normalise, verify
 
 MAX_SIDE = 512  # larger pairs are compared box-reduced by one common factor (crop offsets then round)
 
@@ -182,17 +182,6 @@ def best_rotation(
     return min(best, back)
 
 
-def _dilate3(p: np.ndarray) -> np.ndarray:
-    """Grey dilation by a 3x3 square (the maximum of each pixel's neighbourhood)."""
-    padded = np.pad(p, 1)
-    h, w = p.shape
-    out = p.copy()
-    for dy in range(3):
-        for dx in range(3):
-            np.maximum(out, padded[dy : dy + h, dx : dx + w], out=out)
-    return out
-
-
 def stroke_residual(thin: np.ndarray, thick: np.ndarray) -> float:
     """Explain ``thick`` as ``thin`` redrawn with 1 px wider strokes: ``thin <= thick <= dilate3x3(thin)``.
 
@@ -201,7 +190,10 @@ def stroke_residual(thin: np.ndarray, thick: np.ndarray) -> float:
     den = float(np.maximum(thin, thick).sum())
     if den <= 0:
         return 1.0
-    over = np.maximum(thin - thick - NOISE, 0).sum() + np.maximum(thick - _dilate3(thin) - NOISE, 0).sum()
+    over = (
+        np.maximum(thin - thick - NOISE, 0).sum()
+        + np.maximum(thick - verify.dilate(thin, 1) - NOISE, 0).sum()
+    )
     return float(over) / den
 
 

@@ -11,17 +11,20 @@ from __future__ import annotations
 
 import numpy as np
 
+from dcai.dedup.join import FEATURES
 
-def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
-    """``(M, S, S)`` bool grown by ``radius`` cells (square neighbourhood, no wrap-around)."""
+
+def dilate(x: np.ndarray, radius: int) -> np.ndarray:
+    """``(..., H, W)`` grown by ``radius`` cells: the maximum over each square neighbourhood (bool masks:
+    any ink near; grey darkness: the darkest near), no wrap-around."""
     if radius <= 0:
-        return mask
-    m, s, _ = mask.shape
-    padded = np.pad(mask, ((0, 0), (radius, radius), (radius, radius)))
-    out = np.zeros_like(mask)
+        return x
+    h, w = x.shape[-2:]
+    padded = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(radius, radius), (radius, radius)])
+    out = x.copy()
     for dy in range(2 * radius + 1):
         for dx in range(2 * radius + 1):
-            out |= padded[:, dy : dy + s, dx : dx + s]
+            np.maximum(out, padded[..., dy : dy + h, dx : dx + w], out=out)
     return out
 
 
@@ -165,7 +168,7 @@ def check(
 
 
 CHUNK = 262_144  # pairs gated at once (~30 MB of gathered features); the overlap runs on CHUNK // 16
-GEOMETRY = ("sx", "sy", "area", "cx", "cy", "edge", "canvas_w", "canvas_h")  # what consistent() reads
+GEOMETRY = tuple(k for k in FEATURES if k != "mask")  # the per-image scalars consistent() reads
 
 
 def verify_table(batch, *, size: int, radius: int, threshold: float, **gate_options):

@@ -7,6 +7,10 @@ from dataclasses import dataclass
 from dcai.config import StageConfig
 from dcai.models.vote import VOTE_MEMBERS
 
+# Options that only turn probabilities into flags (dcai.vote.scores.flags): with one round, changing them
+# re-flags without retraining; with more, the noisy flags choose the later rounds' training rows.
+FLAG_OPTIONS = ("noisy_min_margin", "noisy_max_agreement", "ambiguous_max_top_prob", "ambiguous_min_entropy")
+
 
 @dataclass(frozen=True)
 class VoteConfig(StageConfig):
@@ -55,6 +59,10 @@ class VoteConfig(StageConfig):
             "augment": "none",
         }
     }
+
+    def flag_options(self) -> dict[str, float]:
+        """The keyword arguments of ``dcai.vote.scores.flags``."""
+        return {k: getattr(self, k) for k in FLAG_OPTIONS}
 
     def member_width(self, member: str) -> float:
         return self.widths[self.members.index(member)] if self.widths else self.width

@@ -25,7 +25,7 @@ from dcai.review import queue as q
 from dcai.runs import Run, StageContext, StageOutput, fingerprint
 from dcai.vote import rounds as vr
 from dcai.vote import scores as vs
-from dcai.vote.config import VoteConfig
+from dcai.vote.config import FLAG_OPTIONS, VoteConfig
 
 STAGE = "vote"
 
@@ -129,7 +129,7 @@ def run(run_dir: str, cfg: VoteConfig, *, force: bool = False) -> tuple[dict, bo
             arrays["round_probs"] = np.stack(probs_by_round).astype(np.float32)
         np.savez_compressed(ctx.workdir / "probs.npz", **arrays)
         s = vs.vote_scores(probs, y)
-        noisy, ambiguous = vs.flags(s, y, **vr.thresholds(cfg))
+        noisy, ambiguous = vs.flags(s, y, **cfg.flag_options())
         if per_round:  # re-flagged probabilities (new thresholds, same training) count the new flags
             per_round[-1] = {**per_round[-1], "noisy": int(noisy.sum()), "ambiguous": int(ambiguous.sum())}
         table = write_columns(table, rows, s, noisy, ambiguous, classes, cf.folds)
@@ -169,11 +169,6 @@ def run(run_dir: str, cfg: VoteConfig, *, force: bool = False) -> tuple[dict, bo
     previous = the_run.stage_dir(STAGE)
     _, report, ran = the_run.execute(STAGE, stage, config=cfg.to_dict(), force=force)
     return report, ran
-
-
-# Options that only turn probabilities into flags: changing them re-flags without retraining (with one
-# round; with more, the noisy flags choose the later rounds' training rows).
-FLAG_OPTIONS = ("noisy_min_margin", "noisy_max_agreement", "ambiguous_max_top_prob", "ambiguous_min_entropy")
 
 
 def train_key(cfg: VoteConfig, ids: np.ndarray, y: np.ndarray) -> str:

@@ -21,15 +21,6 @@ from dcai.vote.config import VoteConfig
 Fit = Callable[[CrossFit, np.ndarray], tuple[np.ndarray, list]]
 
 
-def thresholds(cfg: VoteConfig) -> dict[str, float]:
-    return {
-        "noisy_min_margin": cfg.noisy_min_margin,
-        "noisy_max_agreement": cfg.noisy_max_agreement,
-        "ambiguous_max_top_prob": cfg.ambiguous_max_top_prob,
-        "ambiguous_min_entropy": cfg.ambiguous_min_entropy,
-    }
-
-
 def next_training(
     cf: CrossFit,
     y: np.ndarray,
@@ -85,7 +76,7 @@ def run_rounds(
         started = time.time()
         probs, info = fit(plan, y_train)
         s = vs.vote_scores(probs, y)
-        noisy, ambiguous = vs.flags(s, y, **thresholds(cfg))
+        noisy, ambiguous = vs.flags(s, y, **cfg.flag_options())
         summaries.append(
             {
                 "round": r,

@@ -105,6 +105,15 @@ def test_with_several_rounds_the_noisy_thresholds_choose_training_rows_so_they_a
         VoteConfig(rounds=0)
 
 
+def _planted_noise(rng, n, c):
+    """True labels of ``n`` rows in ``c`` classes, the given ones (20 % moved to the next class), the moved."""
+    true = rng.integers(0, c, n)
+    given = true.copy()
+    flip = rng.random(n) < 0.2
+    given[flip] = (true[flip] + 1) % c
+    return true, given, flip
+
+
 def _memorizer(true, classes, calls):
     """A fake fan-out whose fold model k returns the label it trained on for its training rows (it memorised
     them) and the true label elsewhere: a row scored by a model that trained on it looks clean."""
@@ -129,12 +138,8 @@ def test_round_two_trains_without_round_one_noisy_rows_and_still_scores_every_ro
     from dcai.investigate import crossfit
     from dcai.vote.rounds import run_rounds
 
-    rng = np.random.default_rng(3)
     n, c = 90, 3
-    true = rng.integers(0, c, n)
-    given = true.copy()
-    flip = rng.random(n) < 0.2
-    given[flip] = (true[flip] + 1) % c
+    true, given, flip = _planted_noise(np.random.default_rng(3), n, c)
     trusted = np.zeros(n, bool)
     trusted[np.flatnonzero(flip)[:2]] = True  # trusted rows train with their given label, flagged or not
     cf = crossfit.plan(n, 3, seed=0, labels=given)
@@ -174,12 +179,8 @@ def test_a_plan_that_scores_rows_with_their_own_model_is_refused():
 def test_calibrate_sweep_and_curves_on_a_planted_toy():
     from dcai.vote import calibrate
 
-    rng = np.random.default_rng(0)
     n, c = 400, 4
-    true = rng.integers(0, c, n)
-    given = true.copy()
-    flip = rng.random(n) < 0.2
-    given[flip] = (true[flip] + 1) % c
+    true, given, flip = _planted_noise(np.random.default_rng(0), n, c)
     probs = np.full((3, n, c), 0.05)
     probs[:, np.arange(n), true] = 0.85  # members that know the truth
     s = vs.vote_scores(probs, given)
