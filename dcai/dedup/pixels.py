@@ -111,10 +111,31 @@ def best_shift(p: np.ndarray, q: np.ndarray, dys: range, dxs: range) -> float:
     )
 
 
-def _turner(p: np.ndarray):
-    """``theta -> p`` turned by ``theta`` degrees about the canvas centre (bilinear, paper fill)."""
+def _turner(p: np.ndarray, center: tuple[float, float] | None = None):
+    """``theta -> p`` turned by ``theta`` degrees about ``center`` (x, y; default the middle), bilinear, paper fill."""
     img = Image.fromarray(p, mode="F")
-    return lambda t: np.asarray(img.rotate(t, resample=Image.Resampling.BILINEAR, fillcolor=0.0))
+    return lambda t: np.asarray(
+        img.rotate(t, resample=Image.Resampling.BILINEAR, fillcolor=0.0, center=center)
+    )
+
+
+def _turn_window(p: np.ndarray, q: np.ndarray, max_turn: float) -> tuple[slice, slice]:
+    """The part of the canvas outside which ``p``, ``q`` and both turned by up to ``max_turn``° are paper.
+
+    The ink's bounding box grown by the farthest move of a turn about the canvas centre (its corner's
+    radius × the chord of ``max_turn``) plus 2 px of bilinear spread. Turning only this window (about the
+    canvas centre, in its coordinates) leaves every residual the same and costs its area, not the canvas's.
+    """
+    h, w = p.shape
+    rows, cols = np.flatnonzero((p > 0).any(axis=1) | (q > 0).any(axis=1)), np.flatnonzero(
+        (p > 0).any(axis=0) | (q > 0).any(axis=0)
+    )
+    if not len(rows):
+        return slice(0, h), slice(0, w)
+    y0, y1, x0, x1 = int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+    reach = max(abs(y - h / 2) for y in (y0, y1)) ** 2 + max(abs(x - w / 2) for x in (x0, x1)) ** 2
+    m = int(np.ceil(np.sqrt(reach) * 2 * np.sin(np.radians(max_turn) / 2))) + 2
+    return slice(max(0, y0 - m), min(h, y1 + m)), slice(max(0, x0 - m), min(w, x1 + m))
 
 
 @functools.lru_cache(maxsize=512)
@@ -148,7 +169,10 @@ def best_rotation(
     within 0.007 there already (half a degree off, under the noise dead zone), a false pair above 0.1
     in 99 % of cases (64 px speed glyphs).
     """
-    turn_p, turn_q = _turner(p), _turner(q)
+    ys, xs = _turn_window(p, q, max_turn)
+    center = (p.shape[1] / 2 - xs.start, p.shape[0] / 2 - ys.start)
+    p, q = p[ys, xs], q[ys, xs]
+    turn_p, turn_q = _turner(p, center), _turner(q, center)
     best = min((residual(turn_p(t), q), float(t)) for t in np.arange(-max_turn, max_turn + 1e-9, 1.0))
     if best[0] > give_up:
         return best
