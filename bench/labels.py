@@ -135,10 +135,14 @@ def calibration(t, truth, rows, z) -> dict:
 def stage_runs(run: Path, a) -> dict:
     from dcai.clean.config import CleanConfig
     from dcai.clean.pipeline import run as clean_run
+    from dcai.runs import Run
     from dcai.investigate.pipeline import run as inv_run
     from dcai.vote.pipeline import run as vote_run
 
     t0 = time.time()
+    if a.rescore:  # the finished vote as it is: scored again by this code, nothing trained
+        report = Run(run).report("vote")
+        return {"vote_seconds": round(report["seconds"]), "vote_report": report, "rescored": True}
     vote_report, _ = vote_run(str(run), vote_cfg(a))
     t1 = time.time()
     if a.vote_only:
@@ -154,7 +158,7 @@ def vote_rounds(t, truth, rows, z, report: dict) -> list[dict]:
     """The vote's noisy flag after each round (and cleanlab on that round's probabilities), scored on ``rows``."""
     from dcai.review.truth import score
     from dcai.vote import scores as vs
-    from dcai.vote.config import FLAG_OPTIONS
+    from dcai.vote.config import FLAG_OPTIONS, VoteConfig
 
     zr, n, classes = _rows(t, z), t.num_rows, np.asarray(z["classes"])
     summaries = json.loads(str(z["rounds"])) if "rounds" in z else []
@@ -162,16 +166,27 @@ def vote_rounds(t, truth, rows, z, report: dict) -> list[dict]:
     known = np.isin(zr, rows)
     index = {c: i for i, c in enumerate(classes.tolist())}
     true = np.array([index.get(v, -1) if v is not None else -1 for v in truth["true_label"][zr]])
-    out = []
-    for r, probs in enumerate(by_round):
+    thresholds = {k: report["config"][k] for k in FLAG_OPTIONS}
+    scoring = VoteConfig(rounds_scored=report["config"].get("rounds_scored", "last"))
+
+    def noisy_score(probs):
         s = vs.vote_scores(probs, z["labels"])
-        noisy, _ = vs.flags(s, z["labels"], **{k: report["config"][k] for k in FLAG_OPTIONS})
+        noisy, _ = vs.flags(s, z["labels"], **thresholds)
         f, sug = np.zeros(n, bool), np.full(n, None, object)
         f[zr], sug[zr] = noisy, classes[np.maximum(s["top"], 0)]
+        return s, sug, score(f, truth, suggested=sug, rows=rows)
+
+    out = []
+    for r in range(len(by_round)):
+        probs = scoring.scored(list(by_round[: r + 1]))  # what the stage would score, stopped after round r
+        s, sug, scored = noisy_score(probs)
         ok = known & (true >= 0)
         row = {**(summaries[r] if r < len(summaries) else {"round": r + 1}),
                "accuracy_vs_true": round(float((s["top"][ok] == true[ok]).mean()), 4),
-               "noisy_score": score(f, truth, suggested=sug, rows=rows)}  # fmt: skip
+               "noisy_score": scored}  # fmt: skip
+        if r:  # the two ways to score rounds, whichever the stage used
+            row["noisy_score_round_alone"] = noisy_score(by_round[r])[2]
+            row["noisy_score_rounds_averaged"] = noisy_score(np.mean(by_round[: r + 1], axis=0))[2]
         issues = cleanlab_issues(probs.mean(0), z["labels"])
         if issues is not None:
             f = np.zeros(n, bool)
@@ -329,7 +344,8 @@ def _detector_table(r: dict) -> str:
 
 
 def _rounds_table(runs: list[tuple[str, dict]]) -> str:
-    """One row per vote round of each run: what it trained on, and its noisy flag (and cleanlab) scored."""
+    """One row per vote round of each run: what it trained on, and its noisy flag (and cleanlab) scored, as the
+    stage would have scored had it stopped there (every round so far averaged, or the round alone)."""
     rows = []
     for name, r in runs:
         for x in r.get("vote_rounds", []):
@@ -337,9 +353,13 @@ def _rounds_table(runs: list[tuple[str, dict]]) -> str:
             rows.append([name, x["round"], x.get("trained_on", "–"), x.get("relabelled", 0), d["flagged"],
                          _pct(d["precision"]), _pct(d["recall"]), f"{d['f1']:.3f}", _pct(d.get("suggestion_accuracy")),
                          _pct(x["accuracy_vs_true"]), f"{c['f1']:.3f}" if c else "–",
+                         *(f"{x[k]['f1']:.3f}" if k in x else "–"
+                           for k in ("noisy_score_round_alone", "noisy_score_rounds_averaged")),
                          f"{x['seconds']:.0f} s" if "seconds" in x else "–"])  # fmt: skip
     return table(["run", "round", "trained on", "relabelled", "noisy", "precision", "recall", "F1",
-                  "suggestion accuracy", "ensemble accuracy vs truth", "cleanlab F1", "round wall"], rows)  # fmt: skip
+                  "suggestion accuracy", "ensemble accuracy vs truth", "cleanlab F1", "F1, this round's models alone",
+                  "F1, rounds so far averaged",
+                  "round wall"], rows)  # fmt: skip
 
 
 def _one_vs_last(rounds: list[dict], target: float = 0.9) -> str:
@@ -501,6 +521,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--vote-rounds", type=int, help="vote rounds (default: VoteConfig's)")
     p.add_argument("--round-flagged", choices=("drop", "relabel"), help="vote round r > 1: drop or relabel")
     p.add_argument("--vote-only", action="store_true", help="synth: the vote alone (no investigate / clean)")
+    p.add_argument("--rescore", action="store_true", help="with --vote-only: score the workdir's finished vote again, no training")
     p.add_argument("--out", help="results file name in bench/results (default labels_WHAT)")
     p.add_argument(
         "--aux-model", default="lenet5", help="investigate's auxiliary model (fixed = the paper's)"
@@ -516,6 +537,8 @@ def main(argv: list[str] | None = None) -> None:
     a.holdout = ("holdout",) if a.what == "real" else ()
     if a.vote_only and a.what != "synth":
         p.error("--vote-only is for synth")
+    if a.rescore and not a.vote_only:
+        p.error("--rescore is for --vote-only runs")
     RESULTS.mkdir(parents=True, exist_ok=True)
     if a.what == "write":
         write(RESULTS)

@@ -119,7 +119,7 @@ def run(run_dir: str, cfg: VoteConfig, *, force: bool = False) -> tuple[dict, bo
             if not cfg.storage_path:
                 shutil.rmtree(storage, ignore_errors=True)  # the predictions are kept in probs.npz
             info = [{**t, "round": r + 1} for r, trial_info in enumerate(infos) for t in trial_info]
-        probs = probs_by_round[-1]
+        probs = cfg.scored(probs_by_round)  # (M, N, C): every round averaged, or the last
         arrays: dict[str, Any] = dict(
             probs=probs.astype(np.float32), labels=y, folds=cf.folds, ids=ids, classes=np.asarray(classes),
             members=np.asarray(cfg.members), key=np.asarray(key), info=np.asarray(json.dumps(info)),
@@ -173,7 +173,11 @@ def run(run_dir: str, cfg: VoteConfig, *, force: bool = False) -> tuple[dict, bo
 
 def train_key(cfg: VoteConfig, ids: np.ndarray, y: np.ndarray) -> str:
     """What the members' out-of-fold probabilities depend on: the training options, the rows, their labels."""
-    one_round = FLAG_OPTIONS + ("rounds", "round_flagged")  # one round: the key of a vote before rounds
+    one_round = FLAG_OPTIONS + (
+        "rounds",
+        "round_flagged",
+        "rounds_scored",
+    )  # one round: the key before rounds
     options = {k: v for k, v in cfg.to_dict().items() if cfg.rounds > 1 or k not in one_round}
     return fingerprint({"options": options, "ids": ids.tolist(), "labels": y.tolist()})
 

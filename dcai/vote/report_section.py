@@ -16,7 +16,15 @@ def render_section(run_dir: Path, stage_dir: Path, report: dict) -> str:
     per_round = report.get("rounds", [])
     rounds = ""
     if len(per_round) > 1:  # round r > 1 trained without (or relabelled) round r - 1's noisy rows
-        rounds = "<h3>Rounds: each refits the fold models without the last round's noisy images</h3>"
+        scored = (
+            "every round's models averaged"
+            if report.get("config", {}).get("rounds_scored") == "all"
+            else "the last round's models"
+        )
+        rounds = (
+            "<h3>Rounds: each refits the fold models without the last round's noisy images; "
+            f"the flags read {scored}</h3>"
+        )
         rounds += html_table(
             ["round", "images trained on", "relabelled", "noisy", "ambiguous", "ensemble accuracy", "seconds"],
             [[x["round"], x["trained_on"], x.get("relabelled", 0), x["noisy"], x["ambiguous"],

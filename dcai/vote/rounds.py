@@ -3,7 +3,8 @@
 Round 1 trains on every row of its fold plan. Round r > 1 drops the rows round r - 1 flagged noisy from
 the training masks ``(K, N)`` (or keeps them, relabelled with the ensemble's top label), so each row is
 still scored only by its own fold's model, which never trained on it. Scores and flags are always
-against the given labels ``(N,)``; the last round's are the stage's.
+against the given labels ``(N,)``, on every round's probabilities averaged (``rounds_scored="all"``, the
+default) or on the last round's; after the last round they are the stage's.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ def run_rounds(
 ) -> tuple[list[np.ndarray], list[dict], list[list]]:
     """``cfg.rounds`` rounds of ``fit``: per round the ``(M, N, C)`` probabilities, a summary, the trial info.
 
-    The summary counts the rows trained on (by any fold model), the relabelled ones, the noisy and
+    Round r's flags (which choose round r + 1's training rows) read ``cfg.scored`` of rounds 1..r. The summary counts the rows trained on (by any fold model), the relabelled ones, the noisy and
     ambiguous flags and the ensemble's out-of-fold accuracy against the given labels on ``scored``
     ``(N,)`` rows (default all).
     """
@@ -75,7 +76,8 @@ def run_rounds(
         plan.check()
         started = time.time()
         probs, info = fit(plan, y_train)
-        s = vs.vote_scores(probs, y)
+        probs_by_round.append(probs)
+        s = vs.vote_scores(cfg.scored(probs_by_round), y)
         noisy, ambiguous = vs.flags(s, y, **cfg.flag_options())
         summaries.append(
             {
@@ -88,7 +90,6 @@ def run_rounds(
                 "seconds": round(time.time() - started, 2),
             }
         )
-        probs_by_round.append(probs)
         infos.append(info)
         if r < cfg.rounds:
             plan, y_train = next_training(

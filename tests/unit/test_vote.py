@@ -103,6 +103,33 @@ def test_with_several_rounds_the_noisy_thresholds_choose_training_rows_so_they_a
         VoteConfig(round_flagged="keep")
     with pytest.raises(ConfigError, match="rounds"):
         VoteConfig(rounds=0)
+    assert train_key(two, ids, y) != train_key(two.replace(rounds_scored="last"), ids, y)
+    one = VoteConfig(rounds=1)  # one round: which rounds are scored cannot change what trains
+    assert train_key(one, ids, y) == train_key(one.replace(rounds_scored="last"), ids, y)
+    with pytest.raises(ConfigError, match="rounds_scored"):
+        VoteConfig(rounds_scored="first")
+
+
+def test_the_flags_read_every_round_averaged_or_the_last_round():
+    from dcai.investigate import crossfit
+    from dcai.vote.rounds import run_rounds
+
+    given = np.array([0, 0, 0, 0])
+    # row 0: both rounds call it class 1 (noisy); row 1: only round 2 does, and the average stays with 0
+    first = np.array([[[0.1, 0.9], [0.9, 0.1], [0.9, 0.1], [0.9, 0.1]]])
+    second = np.array([[[0.1, 0.9], [0.3, 0.7], [0.9, 0.1], [0.9, 0.1]]])
+    cfg_all = VoteConfig(rounds=2)
+    assert np.allclose(cfg_all.scored([first, second]), (first + second) / 2)
+    assert np.array_equal(cfg_all.replace(rounds_scored="last").scored([first, second]), second)
+    cf = crossfit.plan(4, 2, seed=0, labels=given)
+    for how, noisy_last in (("all", 1), ("last", 2)):
+        answers = iter([first, second])
+
+        def fit(plan, y, answers=answers):
+            return next(answers), []
+
+        _, summary, _ = run_rounds(fit, given, cf, cfg_all.replace(rounds_scored=how))
+        assert [x["noisy"] for x in summary] == [1, noisy_last]
 
 
 def _planted_noise(rng, n, c):
