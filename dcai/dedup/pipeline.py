@@ -251,7 +251,7 @@ def check_pixels(
     """Re-read both files of each accepted near pair; ``(kept (M,) bool, ratio (M,), transform (M,))``.
 
     A Ray Data map over the pairs (``cfg.pixel_batch`` a task): the pairs are few (the cheap gates
-    passed them) but each costs two decodes and a registration search (~1 ms), and at scale they are
+    passed them) but each costs two decodes and a registration search (~0.5 ms), and at scale they are
     millions, too many for the driver. Their files' URIs come from the manifest (or the earlier run's
     sketches with ``--against``), which the driver holds anyway. See ``pixels.explain``.
     """

@@ -127,8 +127,9 @@ def _turn_window(p: np.ndarray, q: np.ndarray, max_turn: float) -> tuple[slice, 
     canvas centre, in its coordinates) leaves every residual the same and costs its area, not the canvas's.
     """
     h, w = p.shape
-    rows, cols = np.flatnonzero((p > 0).any(axis=1) | (q > 0).any(axis=1)), np.flatnonzero(
-        (p > 0).any(axis=0) | (q > 0).any(axis=0)
+    rows, cols = (
+        np.flatnonzero((p > 0).any(axis=1) | (q > 0).any(axis=1)),
+        np.flatnonzero((p > 0).any(axis=0) | (q > 0).any(axis=0)),
     )
     if not len(rows):
         return slice(0, h), slice(0, w)
@@ -250,7 +251,7 @@ def explain(
     crop (the smaller is a sub-array of the larger, at most ``max_crop`` of each side cut in all) and
     resize (both sides scaled alike within ``aspect_tol``; compared at both sizes). Pairs larger than
     ``MAX_SIDE`` are box-reduced by one factor first. With ``stop``, returns at the first explanation
-    that passes (cheapest first); ~0.7 ms a 64 px pair that fails all.
+    that passes (cheapest first); ~0.5 ms a 48-128 px `dcai synth` pair that fails all.
     ``(inf, "none")`` when no transform fits the two shapes.
     """
     factor = -(-max(*a.shape, *b.shape) // MAX_SIDE)
