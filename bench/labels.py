@@ -135,8 +135,8 @@ def calibration(t, truth, rows, z) -> dict:
 def stage_runs(run: Path, a) -> dict:
     from dcai.clean.config import CleanConfig
     from dcai.clean.pipeline import run as clean_run
-    from dcai.runs import Run
     from dcai.investigate.pipeline import run as inv_run
+    from dcai.runs import Run
     from dcai.vote.pipeline import run as vote_run
 
     t0 = time.time()
@@ -521,7 +521,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--vote-rounds", type=int, help="vote rounds (default: VoteConfig's)")
     p.add_argument("--round-flagged", choices=("drop", "relabel"), help="vote round r > 1: drop or relabel")
     p.add_argument("--vote-only", action="store_true", help="synth: the vote alone (no investigate / clean)")
-    p.add_argument("--rescore", action="store_true", help="with --vote-only: score the workdir's finished vote again, no training")
+    p.add_argument(
+        "--rescore",
+        action="store_true",
+        help="with --vote-only: score the workdir's finished vote again, no training",
+    )
     p.add_argument("--out", help="results file name in bench/results (default labels_WHAT)")
     p.add_argument(
         "--aux-model", default="lenet5", help="investigate's auxiliary model (fixed = the paper's)"
