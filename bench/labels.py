@@ -362,6 +362,13 @@ def _rounds_table(runs: list[tuple[str, dict]]) -> str:
                   "round wall"], rows)  # fmt: skip
 
 
+def _scored(vote_report: dict) -> str:
+    """Which rounds' probabilities a vote's flags read (runs before ``rounds_scored`` read the last round)."""
+    if vote_report["config"].get("rounds_scored", "last") == "all":
+        return "every round's models averaged"
+    return "the last round's models"
+
+
 def _one_vs_last(rounds: list[dict], target: float = 0.9) -> str:
     """Round 1 against the last round, and how far the noisy flag's F1 is from ``target`` (issue 5)."""
     a, b = rounds[0], rounds[-1]
@@ -425,7 +432,7 @@ def write(results: Path) -> None:
                   _setup(r), "", _detector_table(r)]  # fmt: skip
         if len(r.get("vote_rounds", [])) > 1:
             parts.append(f"\nVote rounds ({r['vote_report']['config']['round_flagged']} the last round's noisy "
-                         f"images; the table above is the last round's; vote wall {r['vote_seconds']} s):\n\n"
+                         f"images; the table above scores {_scored(r['vote_report'])}; vote wall {r['vote_seconds']} s):\n\n"
                          + _rounds_table([("this run", r)]))  # fmt: skip
         parts.append("\nOut-of-fold accuracy against the true labels: "
                      + ", ".join(f"{k} {_pct(v)}" for k, v in r["members"].items()))  # fmt: skip
@@ -461,7 +468,7 @@ def write(results: Path) -> None:
                   f"vote alone on the data above; {', '.join(f'{m} ×{w}' for m, w in zip(v['members'], widths))}, "
                   f"{a['folds']} folds, {a['epochs']} epochs, {v['config']['round_flagged']} the last round's noisy "
                   f"images: vote wall {r['vote_seconds']} s ({v['fan_out_seconds']:.0f} s training and predicting, "
-                  f"{len(v['trials'])} Tune trials). The detectors on the last round:\n", _detector_table(r),
+                  f"{len(v['trials'])} Tune trials). The detectors on the stage's scores ({_scored(v)}):\n", _detector_table(r),
                   "\nEach round (round 1 trains as a one-round vote does):\n\n" + _rounds_table([("default", r)]),
                   _one_vs_last(r["vote_rounds"]),
                   "\nOut-of-fold accuracy against the true labels, last round: "
@@ -476,7 +483,9 @@ def write(results: Path) -> None:
         parts.append("\n### Choosing the vote's rounds (cheaper configuration, vote alone)\n\n"
                      "Round r > 1 refits the fold models on the same folds without round r − 1's noisy images "
                      "(*drop*) or with them relabelled to the ensemble's top label (*relabel*); round 1 trains "
-                     "the same way in every run. Commands: " + "; ".join(f"`{r['command']}` ({r['vote_seconds']} s)"
+                     "the same way in every run. *scoring* was trained by its command without `--rescore` (before "
+                     "`rounds_scored` existed: its flags read the last round) and scored again with it; its last two "
+                     "columns compare the two ways to score the rounds. Commands: " + "; ".join(f"`{r['command']}` ({r['vote_seconds']} s)"
                                                                  for _, r in runs) + "\n\n"
                      + _rounds_table(runs))  # fmt: skip
     p = results / "labels_real.json"
