@@ -103,11 +103,13 @@ def best_placement(
 def best_shift(p: np.ndarray, q: np.ndarray, dys: range, dxs: range) -> float:
     """``q`` as ``p`` moved by ``d`` or ``p`` as ``q`` moved by ``-d`` (same canvas): the smaller residual.
 
-    Both directions share the profile offsets (:func:`candidate_offsets` of ``q`` against ``p``).
+    Each direction has its own profile offsets (:func:`candidate_offsets`): where the copy lost ink at the
+    border, only the direction that pastes the full image into the cut one's frame sees matching profiles.
     """
+    back_y, back_x = range(-dys.stop + 1, -dys.start + 1), range(-dxs.stop + 1, -dxs.start + 1)
     return min(
-        min(residual(_placed(q.shape, p, dy, dx), q), residual(_placed(p.shape, q, -dy, -dx), p))
-        for dy, dx in candidate_offsets(q, p, dys, dxs)
+        min(residual(_placed(q.shape, p, dy, dx), q) for dy, dx in candidate_offsets(q, p, dys, dxs)),
+        min(residual(_placed(p.shape, q, dy, dx), p) for dy, dx in candidate_offsets(p, q, back_y, back_x)),
     )
 
 

@@ -97,6 +97,19 @@ def test_profile_offsets_find_every_planted_shift_and_crop():
     assert checked >= 5
 
 
+def test_a_shift_that_cut_ink_at_the_border_is_explained_in_either_order():
+    """The shifted copy lost ink at the border: its profiles match the original's only when the original
+    is pasted into the copy's frame, whichever image comes first."""
+    from dcai.dedup import planted
+
+    rng = np.random.default_rng(7)
+    glyphs = [planted.glyph(rng, strokes=int(k)) for k in rng.integers(2, 4, 10)]
+    moved = planted.transform(glyphs[5], "shift", np.random.default_rng(1))[0]
+    assert (255 - moved.astype(int)).sum() < (255 - glyphs[5].astype(int)).sum()  # ink was cut
+    assert pixels.explain(glyphs[5], moved) == (0.0, "shift")
+    assert pixels.explain(moved, glyphs[5]) == (0.0, "shift")
+
+
 def test_residual_is_size_free_and_zero_for_equal_ink():
     p = np.zeros((20, 20), np.float32)
     p[5:15, 9:11] = 1.0
