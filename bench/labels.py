@@ -158,7 +158,7 @@ def vote_rounds(t, truth, rows, z, report: dict) -> list[dict]:
     """The vote's noisy flag after each round (and cleanlab on that round's probabilities), scored on ``rows``."""
     from dcai.review.truth import score
     from dcai.vote import scores as vs
-    from dcai.vote.config import FLAG_OPTIONS, VoteConfig
+    from dcai.vote.config import FLAG_OPTIONS
 
     zr, n, classes = _rows(t, z), t.num_rows, np.asarray(z["classes"])
     summaries = json.loads(str(z["rounds"])) if "rounds" in z else []
@@ -167,26 +167,27 @@ def vote_rounds(t, truth, rows, z, report: dict) -> list[dict]:
     index = {c: i for i, c in enumerate(classes.tolist())}
     true = np.array([index.get(v, -1) if v is not None else -1 for v in truth["true_label"][zr]])
     thresholds = {k: report["config"][k] for k in FLAG_OPTIONS}
-    scoring = VoteConfig(rounds_scored=report["config"].get("rounds_scored", "last"))
+    averaging = report["config"].get("rounds_scored", "last") == "all"
 
     def noisy_score(probs):
         s = vs.vote_scores(probs, z["labels"])
         noisy, _ = vs.flags(s, z["labels"], **thresholds)
         f, sug = np.zeros(n, bool), np.full(n, None, object)
         f[zr], sug[zr] = noisy, classes[np.maximum(s["top"], 0)]
-        return s, sug, score(f, truth, suggested=sug, rows=rows)
+        return probs, s, sug, score(f, truth, suggested=sug, rows=rows)
 
     out = []
     for r in range(len(by_round)):
-        probs = scoring.scored(list(by_round[: r + 1]))  # what the stage would score, stopped after round r
-        s, sug, scored = noisy_score(probs)
+        # the two ways to score rounds, whichever the stage used; the stage's is the row's noisy_score
+        alone = noisy_score(by_round[r])
+        averaged = noisy_score(np.mean(by_round[: r + 1], axis=0)) if r else alone
+        probs, s, sug, scored = averaged if averaging else alone
         ok = known & (true >= 0)
         row = {**(summaries[r] if r < len(summaries) else {"round": r + 1}),
                "accuracy_vs_true": round(float((s["top"][ok] == true[ok]).mean()), 4),
                "noisy_score": scored}  # fmt: skip
-        if r:  # the two ways to score rounds, whichever the stage used
-            row["noisy_score_round_alone"] = noisy_score(by_round[r])[2]
-            row["noisy_score_rounds_averaged"] = noisy_score(np.mean(by_round[: r + 1], axis=0))[2]
+        if r:
+            row["noisy_score_round_alone"], row["noisy_score_rounds_averaged"] = alone[3], averaged[3]
         issues = cleanlab_issues(probs.mean(0), z["labels"])
         if issues is not None:
             f = np.zeros(n, bool)
@@ -362,13 +363,6 @@ def _rounds_table(runs: list[tuple[str, dict]]) -> str:
                   "round wall"], rows)  # fmt: skip
 
 
-def _scored(vote_report: dict) -> str:
-    """Which rounds' probabilities a vote's flags read (runs before ``rounds_scored`` read the last round)."""
-    if vote_report["config"].get("rounds_scored", "last") == "all":
-        return "every round's models averaged"
-    return "the last round's models"
-
-
 def _one_vs_last(rounds: list[dict], target: float = 0.9) -> str:
     """Round 1 against the last round, and how far the noisy flag's F1 is from ``target`` (issue 5)."""
     a, b = rounds[0], rounds[-1]
@@ -415,6 +409,7 @@ def _setup(r: dict) -> str:
 
 def write(results: Path) -> None:
     """The BENCHMARKS.md section from the saved JSON results."""
+    from dcai.vote import rounds as vr
 
     parts = [
         f"Machine: {machine()}, shared with other jobs. **No GPU was lent to this work: no GPU figure was "
@@ -432,7 +427,7 @@ def write(results: Path) -> None:
                   _setup(r), "", _detector_table(r)]  # fmt: skip
         if len(r.get("vote_rounds", [])) > 1:
             parts.append(f"\nVote rounds ({r['vote_report']['config']['round_flagged']} the last round's noisy "
-                         f"images; the table above scores {_scored(r['vote_report'])}; vote wall {r['vote_seconds']} s):\n\n"
+                         f"images; the table above scores {vr.scoring(r['vote_report']['config'])}; vote wall {r['vote_seconds']} s):\n\n"
                          + _rounds_table([("this run", r)]))  # fmt: skip
         parts.append("\nOut-of-fold accuracy against the true labels: "
                      + ", ".join(f"{k} {_pct(v)}" for k, v in r["members"].items()))  # fmt: skip
@@ -468,7 +463,7 @@ def write(results: Path) -> None:
                   f"vote alone on the data above; {', '.join(f'{m} ×{w}' for m, w in zip(v['members'], widths))}, "
                   f"{a['folds']} folds, {a['epochs']} epochs, {v['config']['round_flagged']} the last round's noisy "
                   f"images: vote wall {r['vote_seconds']} s ({v['fan_out_seconds']:.0f} s training and predicting, "
-                  f"{len(v['trials'])} Tune trials). The detectors on the stage's scores ({_scored(v)}):\n", _detector_table(r),
+                  f"{len(v['trials'])} Tune trials). The detectors on the stage's scores ({vr.scoring(v['config'])}):\n", _detector_table(r),
                   "\nEach round (round 1 trains as a one-round vote does):\n\n" + _rounds_table([("default", r)]),
                   _one_vs_last(r["vote_rounds"]),
                   "\nOut-of-fold accuracy against the true labels, last round: "

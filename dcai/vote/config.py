@@ -53,9 +53,9 @@ class VoteConfig(StageConfig):
     round_flagged: str = "drop"
     # Which rounds' out-of-fold probabilities score the images: "all" averages them (M members x R rounds of
     # fold models, each row still scored only by models that never trained on it), "last" takes the last
-    # round's. "all": on the choice run above (seed 2, 10 epochs, 2 rounds) the noisy flag's F1 was 0.870
-    # on round 2 alone and 0.890 on both rounds averaged, at the same thresholds (the two rounds' models
-    # err differently: round 1 learnt from the noisy rows round 2 dropped).
+    # round's. "all": on a choice run (BENCHMARKS "labels", run *scoring*: seed 2, 10 epochs, 2 rounds) the
+    # noisy flag's F1 was 0.872 on round 2 alone and 0.890 on both rounds averaged, at the same thresholds
+    # (the two rounds' models err differently: round 1 learnt from the noisy rows round 2 dropped).
     rounds_scored: str = "all"
 
     PRESETS = {

@@ -173,11 +173,8 @@ def run(run_dir: str, cfg: VoteConfig, *, force: bool = False) -> tuple[dict, bo
 
 def train_key(cfg: VoteConfig, ids: np.ndarray, y: np.ndarray) -> str:
     """What the members' out-of-fold probabilities depend on: the training options, the rows, their labels."""
-    one_round = FLAG_OPTIONS + (
-        "rounds",
-        "round_flagged",
-        "rounds_scored",
-    )  # one round: the key before rounds
+    # with one round these only re-flag the same probabilities: the key of a vote from before rounds
+    one_round = (*FLAG_OPTIONS, "rounds", "round_flagged", "rounds_scored")
     options = {k: v for k, v in cfg.to_dict().items() if cfg.rounds > 1 or k not in one_round}
     return fingerprint({"options": options, "ids": ids.tolist(), "labels": y.tolist()})
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from dcai.review.gallery import by_score, gallery, rows_where, stage_table
+from dcai.vote import rounds as vr
 
 
 def render_section(run_dir: Path, stage_dir: Path, report: dict) -> str:
@@ -16,14 +17,9 @@ def render_section(run_dir: Path, stage_dir: Path, report: dict) -> str:
     per_round = report.get("rounds", [])
     rounds = ""
     if len(per_round) > 1:  # round r > 1 trained without (or relabelled) round r - 1's noisy rows
-        scored = (
-            "every round's models averaged"
-            if report.get("config", {}).get("rounds_scored") == "all"
-            else "the last round's models"
-        )
         rounds = (
             "<h3>Rounds: each refits the fold models without the last round's noisy images; "
-            f"the flags read {scored}</h3>"
+            f"the flags read {vr.scoring(report.get('config', {}))}</h3>"
         )
         rounds += html_table(
             ["round", "images trained on", "relabelled", "noisy", "ambiguous", "ensemble accuracy", "seconds"],

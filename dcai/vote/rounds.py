@@ -64,8 +64,8 @@ def run_rounds(
 ) -> tuple[list[np.ndarray], list[dict], list[list]]:
     """``cfg.rounds`` rounds of ``fit``: per round the ``(M, N, C)`` probabilities, a summary, the trial info.
 
-    Round r's flags (which choose round r + 1's training rows) read ``cfg.scored`` of rounds 1..r. The summary counts the rows trained on (by any fold model), the relabelled ones, the noisy and
-    ambiguous flags and the ensemble's out-of-fold accuracy against the given labels on ``scored``
+    Round r's flags (which choose round r + 1's training rows) read ``cfg.scored`` of rounds 1..r. The
+    summary counts the rows trained on (by any fold model), the relabelled ones, the noisy and ambiguous flags and the ensemble's out-of-fold accuracy against the given labels on ``scored``
     ``(N,)`` rows (default all).
     """
     y = np.asarray(y, np.int64)
@@ -96,3 +96,11 @@ def run_rounds(
                 cf, y, noisy, s["top"], flagged=cfg.round_flagged, protected=protected
             )
     return probs_by_round, summaries, infos
+
+
+def scoring(config: dict) -> str:
+    """Which rounds' probabilities a vote's flags read, in words, from its report's ``config`` (votes from
+    before ``rounds_scored`` read the last round)."""
+    if config.get("rounds_scored", "last") == "all":
+        return "every round's models averaged"
+    return "the last round's models"
