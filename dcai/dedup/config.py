@@ -56,6 +56,11 @@ class DedupConfig(StageConfig):
     pixel_tol: float = pixels.TOL  # 0.05: identity/JPEG, shift, crop, rotation, resize
     stroke_tol: float = pixels.STROKE_TOL  # 0.1: ±1 px stroke (ink outside thin <= thick <= dilate(thin))
     pixel_batch: int = 256  # pairs per Ray task of the pixel check: ~0.3 s of work at ~1 ms a pair
+    # Files up to this size are kept, encoded, in the sketches (column `data`): the pixel check reads the
+    # ones its pairs need from one object-store copy (when they fit `broadcast_bytes`) instead of the disk,
+    # and `--against` needs no old file. Larger files are re-read. 0 = re-read every file.
+    # `dcai synth` PNGs average ~0.5 KB, dcai-roman's ~3 KB: 1 M images keep ~0.5 GB.
+    pixel_inline_bytes: int = 16 * 1024
     # policy
     keep_order: tuple[str, ...] = ("train", "val")  # which copy stays: earlier splits first, others after
     pinned_splits: tuple[str, ...] = ("test",)  # rows here are never moved (like trusted rows)
@@ -64,6 +69,7 @@ class DedupConfig(StageConfig):
     )
     # engine
     batch_size: int = 512  # images per Ray Data batch: amortises task overhead, keeps a batch ~20 MB
+    read_threads: int = 8  # files a sketch task reads at once (cold disks, object stores: latency-bound)
     shuffle: str = "files"  # "files": tasks scatter through the stage folder; "ray": Ray Data's hash shuffle
     partitions: int = 0  # hash partitions of the band group-by; 0 = about one per 250k band rows
     # Verify features of every image (packed mask + geometry, ~160 B) up to this size are put in the
@@ -114,8 +120,12 @@ class DedupConfig(StageConfig):
             f"pixel_tol, stroke_tol and pixel_batch must be > 0, got {self.pixel_tol}, {self.stroke_tol}, "
             f"{self.pixel_batch}",
         )
+        self._check(
+            self.pixel_inline_bytes >= 0, f"pixel_inline_bytes must be >= 0, got {self.pixel_inline_bytes}"
+        )
         gates = self.gate_options()
         self._check(all(v >= 0 for v in gates.values()), f"gate tolerances must be >= 0, got {gates}")
         self._check(
-            self.batch_size > 0 and self.partitions >= 0, "batch_size must be > 0 and partitions >= 0"
+            self.batch_size > 0 and self.partitions >= 0 and self.read_threads >= 1,
+            "batch_size and read_threads must be > 0 and partitions >= 0",
         )

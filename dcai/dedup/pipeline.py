@@ -245,15 +245,45 @@ def verify_pairs(sources, a: np.ndarray, b: np.ndarray, cfg: DedupConfig, *, par
     return t.column("a").to_numpy(), t.column("b").to_numpy(), t.column("score").to_numpy()
 
 
+def read_inline(sources: list[tuple[Path, int]], need: np.ndarray, limit: int) -> dict | None:
+    """The encoded files the sketches kept (``pixels.inline_store``) of the images ``need`` (sorted idx).
+
+    None when the sketches kept none (``pixel_inline_bytes=0``, or an earlier run's sketches from before
+    the column existed), or when they total more than ``limit`` bytes: then every file is re-read.
+    """
+    idx, data = [], []
+    for folder, offset in sources:
+        files = sorted(folder.glob("*.parquet"))
+        if not files or "data" not in pq.read_schema(files[0]).names:
+            continue
+        t = pq.read_table(folder, columns=["idx", "data"])
+        i = t.column("idx").to_numpy() + offset
+        hit = np.isin(i, need)
+        idx.append(i[hit])
+        data.append(t.column("data").filter(pa.array(hit)).combine_chunks())
+    if not idx or sum(d.nbytes for d in data) > limit:
+        return None
+    store = pixels.inline_store(np.concatenate(idx), pa.chunked_array(data).combine_chunks())
+    return store if len(store["idx"]) else None
+
+
+def _check_with_store(batch: pa.Table, *, store, **kwargs) -> pa.Table:
+    import ray
+
+    return pixels.check_table(batch, store=None if store is None else ray.get(store), **kwargs)
+
+
 def check_pixels(
-    a: np.ndarray, b: np.ndarray, uris: np.ndarray, cfg: DedupConfig
+    a: np.ndarray, b: np.ndarray, uris: np.ndarray, cfg: DedupConfig, store: dict | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Re-read both files of each accepted near pair; ``(kept (M,) bool, ratio (M,), transform (M,))``.
+    """Check each accepted near pair at native resolution; ``(kept (M,) bool, ratio (M,), transform (M,))``.
 
     A Ray Data map over the pairs (``cfg.pixel_batch`` a task): the pairs are few (the cheap gates
     passed them) but each costs two decodes and a registration search (~0.5 ms), and at scale they are
-    millions, too many for the driver. Their files' URIs come from the manifest (or the earlier run's
-    sketches with ``--against``), which the driver holds anyway. See ``pixels.explain``.
+    millions, too many for the driver. The files come from ``store`` (see :func:`read_inline`; one
+    object-store copy every task reads) or, past it, are re-read from their URIs, which come from the
+    manifest (or the earlier run's sketches with ``--against``) that the driver holds anyway.
+    See ``pixels.explain``.
     """
     if len(a) == 0:
         return np.ones(0, bool), np.zeros(0, np.float32), np.empty(0, object)
@@ -268,7 +298,12 @@ def check_pixels(
     )
     step = cfg.pixel_batch
     ds = ray.data.from_arrow([t.slice(i, step) for i in range(0, t.num_rows, step)])
-    fn = partial(pixels.check_table, tol=cfg.pixel_tol, stroke_tol=cfg.stroke_tol)
+    fn = partial(
+        _check_with_store,
+        store=None if store is None else ray.put(store),
+        tol=cfg.pixel_tol,
+        stroke_tol=cfg.stroke_tol,
+    )
     try:
         tables = ray.get(ds.map_batches(fn, batch_format="pyarrow", batch_size=step).to_arrow_refs())
     except Exception as e:  # Ray wraps the task's error (as text, across processes): name the file again
@@ -372,11 +407,15 @@ def dedup(
         timings["verify"] = time.time() - t3
     shutil.rmtree(scratch, ignore_errors=True)
     gated = len(va)
-    how = np.empty(0, object)
+    how, need, inline = np.empty(0, object), np.empty(0, np.int64), 0
     if cfg.pixel_check and len(va):
         t3 = time.time()
         uris = np.r_[_column(act, "uri"), _column(old, "uri") if old is not None else []]
-        keep, _, how = check_pixels(va, vb, uris, cfg)
+        need = np.unique(np.r_[va, vb])
+        store = read_inline(sources, need, cfg.broadcast_bytes) if cfg.pixel_inline_bytes else None
+        inline = 0 if store is None else len(store["idx"])
+        keep, _, how = check_pixels(va, vb, uris, cfg, store)
+        del store
         va, vb, score, how = va[keep], vb[keep], score[keep], how[keep]
         timings["pixels"] = time.time() - t3
 
@@ -434,6 +473,8 @@ def dedup(
     metrics["against"] = str(against) if against else None
     metrics["pixel_checked"] = gated if cfg.pixel_check else 0
     metrics["pixel_rejected"] = gated - len(va) if cfg.pixel_check else 0
+    if cfg.pixel_check and gated:
+        metrics["pixel_images"] = {"stored": inline, "re_read": len(need) - inline}
     metrics["near_transforms"] = {k: int(v) for k, v in zip(*np.unique(how.astype(str), return_counts=True))}
     metrics["near_pairs"] = [
         [ids[x], ids[y], round(float(s), 4)]

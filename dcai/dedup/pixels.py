@@ -310,24 +310,69 @@ def load_gray(uri: str) -> np.ndarray:
         ) from e
 
 
-def check_table(batch, *, tol: float = TOL, stroke_tol: float = STROKE_TOL):
+def inline_store(idx: np.ndarray, data) -> dict[str, np.ndarray]:
+    """Encoded files kept in the sketches → what :func:`check_table` reads: ``idx`` (M,) sorted int64,
+    ``offsets`` (M + 1,) int64 and ``blob`` uint8, file ``i`` at ``blob[offsets[i]:offsets[i + 1]]``.
+
+    ``data``: an Arrow binary column beside ``idx``; null rows (files too large to keep) are left out.
+    Flat numpy arrays, so one object-store copy is read by every worker without a copy of its own.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    data = data.combine_chunks() if hasattr(data, "combine_chunks") else data
+    has = data.is_valid().to_numpy(zero_copy_only=False)
+    idx, data = np.asarray(idx)[has], data.filter(pa.array(has))
+    order = np.argsort(idx, kind="stable")
+    data = pc.take(data.cast(pa.large_binary()), pa.array(order))
+    offsets = np.frombuffer(data.buffers()[1], np.int64)[data.offset : data.offset + len(data) + 1]
+    blob = np.frombuffer(data.buffers()[2], np.uint8) if len(data) else np.empty(0, np.uint8)
+    return {
+        "idx": idx[order].astype(np.int64),
+        "offsets": offsets - offsets[0],
+        "blob": blob[offsets[0] : offsets[-1]].copy(),
+    }
+
+
+def check_table(batch, *, tol: float = TOL, stroke_tol: float = STROKE_TOL, store: dict | None = None):
     """``map_batches`` adapter: pairs ``a, b, uri_a, uri_b`` → ``a, b, ratio`` (float32), ``transform``.
 
-    Each file is read once a batch; an unreadable one raises :class:`dcai.imaging.BadImage` naming it.
+    An image in ``store`` (see :func:`inline_store`, keyed by ``a`` / ``b``) is decoded from there, any
+    other re-read from its URI. Each image is decoded once a batch; an unreadable one raises
+    :class:`dcai.imaging.BadImage` naming its file.
     """
     import pyarrow as pa
 
     a, b = batch.column("a").to_numpy(), batch.column("b").to_numpy()
-    grays: dict[str, np.ndarray] = {}
+    grays: dict[int, np.ndarray] = {}
 
-    def gray(uri: str) -> np.ndarray:
-        if uri not in grays:
-            grays[uri] = load_gray(uri)
-        return grays[uri]
+    def stored(i: int) -> bytes | None:
+        if store is None or not len(store["idx"]):
+            return None
+        k = int(np.searchsorted(store["idx"], i))
+        if k == len(store["idx"]) or store["idx"][k] != i:
+            return None
+        return store["blob"][store["offsets"][k] : store["offsets"][k + 1]].tobytes()
+
+    def gray(i: int, uri: str) -> np.ndarray:
+        if i not in grays:
+            data = stored(i)
+            if data is None:
+                grays[i] = load_gray(uri)
+            else:
+                try:
+                    grays[i] = decode_gray(data)
+                except Exception as e:  # noqa: BLE001 - the sketch stage decoded these very bytes
+                    raise imaging.BadImage(
+                        f"dedup: the copy of {uri} kept in the sketches does not decode ({type(e).__name__}: {e})"
+                    ) from e
+        return grays[i]
 
     found = [
-        explain(gray(ua), gray(ub), tol=tol, stroke_tol=stroke_tol)
-        for ua, ub in zip(batch.column("uri_a").to_pylist(), batch.column("uri_b").to_pylist())
+        explain(gray(i, ua), gray(j, ub), tol=tol, stroke_tol=stroke_tol)
+        for i, j, ua, ub in zip(
+            a.tolist(), b.tolist(), batch.column("uri_a").to_pylist(), batch.column("uri_b").to_pylist()
+        )
     ]
     return pa.table(
         {

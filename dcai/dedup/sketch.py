@@ -4,6 +4,8 @@ In: ``idx`` (N,) int64 and ``uri`` (N,) str (or ``data`` (N,) bytes). Out, per i
 str, ``mask`` (S*S/8,) uint8 packed, ``ink`` int32, ``extent``, ``stroke``, ``sx``, ``sy``, ``area``, ``cx``, ``cy``, ``edge`` float32,
 ``canvas_w`` and ``canvas_h`` int32 (see ``normalise.geometry``), ``minhash``
 (P,) uint32, ``phash`` uint64 and ``bands`` (B,) uint64. An undecodable image gets an empty mask.
+With ``pixel_check``, ``data`` binary keeps the encoded file when it is at most ``pixel_inline_bytes``
+long (null otherwise): the pixel check then reads it from here, not from the disk.
 """
 
 from __future__ import annotations
@@ -76,7 +78,12 @@ PASS_THROUGH = (
 )  # stored with the sketch so --against needs no manifest
 
 
-def to_arrow(idx: np.ndarray, sk: dict[str, np.ndarray], extra: dict[str, np.ndarray] | None = None):
+def to_arrow(
+    idx: np.ndarray,
+    sk: dict[str, np.ndarray],
+    extra: dict[str, np.ndarray] | None = None,
+    inline: list[bytes | None] | None = None,
+):
     """Sketch columns as a typed Arrow table (fixed-size binary / lists, so joins and Parquet keep shapes)."""
     import pyarrow as pa
 
@@ -99,6 +106,8 @@ def to_arrow(idx: np.ndarray, sk: dict[str, np.ndarray], extra: dict[str, np.nda
     }
     for k, v in (extra or {}).items():
         cols[k] = pa.array(list(v), pa.string())
+    if inline is not None:
+        cols["data"] = pa.array(inline, pa.binary())
     return pa.table(cols)
 
 
@@ -108,11 +117,13 @@ def sketch_table(batch, *, cfg: DedupConfig):
     data = (
         batch.column("data").to_pylist()
         if "data" in names
-        else [imaging.read_bytes(u) for u in batch.column("uri").to_pylist()]
+        else imaging.read_many(batch.column("uri").to_pylist(), threads=cfg.read_threads)
     )
     idx = batch.column("idx").to_numpy()
     extra = {k: batch.column(k).to_pylist() for k in PASS_THROUGH if k in names}
-    return to_arrow(idx, sketch(data, cfg), extra)
+    limit = cfg.pixel_inline_bytes if cfg.pixel_check else 0
+    inline = [d if len(d) <= limit else None for d in data] if limit else None
+    return to_arrow(idx, sketch(data, cfg), extra, inline)
 
 
 def packed_masks(column) -> np.ndarray:

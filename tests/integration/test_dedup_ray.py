@@ -1,5 +1,6 @@
 """The dedup stage on local Ray: exact and near copies across splits, rows kept, incremental --against."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -95,7 +96,6 @@ def test_incremental_against_an_earlier_run(first_run, tmp_path, capsys):
 
 def test_join_path_decides_as_the_broadcast_path(first_run, tmp_path):
     """Past ``broadcast_bytes`` candidates travel through the two-shuffle join: same pairs, same decisions."""
-    import dataclasses
     import shutil
 
     _, rundir, report, _ = first_run
@@ -111,8 +111,9 @@ def test_join_path_decides_as_the_broadcast_path(first_run, tmp_path):
     assert a.equals(b) and a.num_rows == 14
 
 
-def test_pixel_check_runs_and_names_a_file_it_cannot_re_read(first_run, tmp_path):
-    """Near pairs are re-read (old images from the earlier run's manifest paths); a missing file is named."""
+def test_pixel_check_reads_kept_files_and_names_a_file_it_cannot_re_read(first_run, tmp_path):
+    """Near pairs are checked from the files the sketches kept, even an old run's whose file is gone;
+    without them (``pixel_inline_bytes=0``) the files are re-read and a missing one is named."""
     from dcai.imaging import BadImage
 
     _, rundir, report, glyphs = first_run
@@ -131,5 +132,13 @@ def test_pixel_check_runs_and_names_a_file_it_cannot_re_read(first_run, tmp_path
     new_run = tmp_path / "new_run"
     ingest(str(new), str(new_run), IngestConfig())
     Path(uri).unlink()
+    kept = run(new_run, load(DedupConfig, preset="tiny"), against=old_run)
+    assert kept["pixel_images"] == {"stored": 2, "re_read": 0}
+    assert kept["near_transforms"] == {"shift": 1} and kept["removed"] == 1
     with pytest.raises(BadImage, match=Path(uri).name):
-        run(new_run, load(DedupConfig, preset="tiny"), against=old_run)
+        run(
+            new_run,
+            dataclasses.replace(load(DedupConfig, preset="tiny"), pixel_inline_bytes=0),
+            against=old_run,
+            force=True,
+        )

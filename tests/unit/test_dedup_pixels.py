@@ -140,3 +140,30 @@ def test_check_table_returns_ratio_and_transform(tmp_path):
     out = pixels.check_table(batch).to_pydict()
     assert out["a"] == [0, 0] and out["b"] == [1, 2]
     assert out["ratio"][0] <= 1.0 and out["transform"][0] == "shift" and out["ratio"][1] > 1.0
+
+
+def test_inline_store_keeps_each_file_by_idx_and_skips_nulls():
+    data = pa.array([b"ccc", None, b"a", b"", b"bb"], pa.binary())
+    store = pixels.inline_store(
+        np.array([7, 3, 1, 9, 4]), pa.chunked_array([data.slice(0, 2), data.slice(2)])
+    )
+    assert store["idx"].tolist() == [1, 4, 7, 9]
+    got = [store["blob"][store["offsets"][k] : store["offsets"][k + 1]].tobytes() for k in range(4)]
+    assert got == [b"a", b"bb", b"ccc", b""]
+
+
+def test_check_table_reads_the_store_before_the_disk(tmp_path):
+    src, copy, _ = _copy("shift", 2)
+    (tmp_path / "s.png").write_bytes(encode_png(src))
+    kept = encode_png(copy)  # b's file is gone: only its kept copy can answer
+    batch = pa.table(
+        {"a": [0], "b": [5], "uri_a": [str(tmp_path / "s.png")], "uri_b": [str(tmp_path / "c.png")]}
+    )
+    store = pixels.inline_store(np.array([5]), pa.array([kept], pa.binary()))
+    out = pixels.check_table(batch, store=store).to_pydict()
+    assert out["transform"] == ["shift"] and out["ratio"][0] <= 1.0
+    with pytest.raises(BadImage, match="c.png"):
+        pixels.check_table(batch)
+    broken = pixels.inline_store(np.array([5]), pa.array([b"not an image"], pa.binary()))
+    with pytest.raises(BadImage, match="c.png.*kept in the sketches"):
+        pixels.check_table(batch, store=broken)
