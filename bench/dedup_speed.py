@@ -186,6 +186,15 @@ def timed_run(index: Path, work: Path, cpus: int, sketch_only: bool, sets: list[
     }
 
 
+def drop_page_cache() -> None:
+    """Write back and drop the kernel's page cache, so the run reads its files from the disk (Linux, root)."""
+    subprocess.run(["sync"], check=True)
+    try:
+        Path("/proc/sys/vm/drop_caches").write_text("1\n")
+    except OSError as e:
+        raise SystemExit(f"--cold: cannot drop the page cache ({e}); run as root or without --cold") from e
+
+
 def measure(index: Path, work: Path, cpus: int, sketch_only: bool = False, sets: list[str] = ()) -> dict:
     """Run :func:`timed_run` in a fresh interpreter (its own Ray, nothing cached in memory)."""
     result = work / "result.json"
@@ -258,6 +267,7 @@ def section() -> str:
                 r.get("images", "glyphs"),
                 f"{r['n']:,}",
                 r["cpus"],
+                r.get("files", "as found"),
                 r["seconds"],
                 f"{r['images_per_s']:,}",
                 r["ray_start_s"],
@@ -277,7 +287,9 @@ def section() -> str:
         f"Machine: {machine()}; Ray 2.60 local (`init_ray(num_cpus=…)`), the stage's default config. "
         "Images: *synth* = `dcai synth` (48-128 px numerals by 25-image writers, 3 % exact and 5 % near "
         "copies, junk, test set, label book); *glyphs* = `dcai.dedup.planted` 64×64 glyphs of 1-4 strokes on one "
-        "canvas size, 3 % exact and 3 % near copies (a worst case of look-alikes). Files on the local disk. "
+        "canvas size, 3 % exact and 3 % near copies (a worst case of look-alikes). Files on the local disk, "
+        "*cold* when `--cold` dropped the page cache first (else as the machine left them: this VM reclaims "
+        "pages it has not used lately). "
         "`seconds` excludes Ray's start (its own column) and the writing of the images; it includes "
         "decode → signature → exact groups → LSH band group-by → verify → union-find → policy → manifest. "
         "Peak memory: the whole process tree (driver, raylet, GCS, workers), sampled every 0.5 s; PSS splits "
@@ -291,6 +303,7 @@ def section() -> str:
                 "images",
                 "count",
                 "CPUs",
+                "files",
                 "seconds",
                 "images/s",
                 "Ray start s",
@@ -351,6 +364,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--scaling", action="store_true", help="also time the sketch alone with 1 and 2 CPUs")
     ap.add_argument("--imagededup", action="store_true", help="also time imagededup PHash on the same files")
     ap.add_argument("--set", action="append", default=[], help="a dedup setting, KEY=VALUE (repeatable)")
+    ap.add_argument(
+        "--cold",
+        action="store_true",
+        help="drop the page cache first (root): every file is read from the disk",
+    )
     ap.add_argument("--sketch-only", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--_one", default="", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
@@ -363,7 +381,9 @@ def main(argv: list[str] | None = None) -> None:
     work = cache / f"work-{a.images}-n{a.n}"
     work.mkdir(parents=True, exist_ok=True)
     cmd = command()
-    res = measure(index, work, a.cpus, sets=a.set)
+    if a.cold:
+        drop_page_cache()
+    res = {**measure(index, work, a.cpus, sets=a.set), "files": "cold" if a.cold else "as found"}
     _save(f"run:end to end:{a.images}:{a.n}:{a.cpus}:{' '.join(a.set)}", {**res, "command": cmd})
     if a.scaling:
         for cpus in (1, 2):

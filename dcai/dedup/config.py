@@ -49,7 +49,7 @@ class DedupConfig(StageConfig):
     # mixed-width strokes moves it up to 6 % (3 planted copies of seed 1); +5 % pairs
     turn_tol: float = 0.07
     cut_tol: float = 0.1  # shift / crop: an image whose ink touches its border may have lost 10 % of it
-    # Pixel check (dcai/dedup/pixels.py): re-read both files of each pair the cheap steps accept and
+    # Pixel check (dcai/dedup/pixels.py): decode both images of each pair the cheap steps accept and
     # keep it only when one promised transform explains one image by the other; residual tolerances as
     # measured in pixels.TOL / pixels.STROKE_TOL (JPEG q=30 on any transform stays under a third of them)
     pixel_check: bool = True
