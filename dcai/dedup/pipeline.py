@@ -251,17 +251,21 @@ def read_inline(sources: list[tuple[Path, int]], need: np.ndarray, limit: int) -
     None when the sketches kept none (``pixel_inline_bytes=0``, or an earlier run's sketches from before
     the column existed), or when they total more than ``limit`` bytes: then every file is re-read.
     """
-    idx, data = [], []
+    idx, data, size = [], [], 0
     for folder, offset in sources:
         files = sorted(folder.glob("*.parquet"))
         if not files or "data" not in pq.read_schema(files[0]).names:
             continue
-        t = pq.read_table(folder, columns=["idx", "data"])
-        i = t.column("idx").to_numpy() + offset
-        hit = np.isin(i, need)
-        idx.append(i[hit])
-        data.append(t.column("data").filter(pa.array(hit)).combine_chunks())
-    if not idx or sum(d.nbytes for d in data) > limit:
+        for f in files:  # one file at a time: the driver never holds more than `limit` + one file
+            t = pq.read_table(f, columns=["idx", "data"])
+            i = t.column("idx").to_numpy() + offset
+            hit = np.isin(i, need)
+            idx.append(i[hit])
+            data.append(t.column("data").filter(pa.array(hit)).combine_chunks())
+            size += data[-1].nbytes
+            if size > limit:
+                return None
+    if not idx:
         return None
     store = pixels.inline_store(np.concatenate(idx), pa.chunked_array(data).combine_chunks())
     return store if len(store["idx"]) else None

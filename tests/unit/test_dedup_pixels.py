@@ -167,3 +167,24 @@ def test_check_table_reads_the_store_before_the_disk(tmp_path):
     broken = pixels.inline_store(np.array([5]), pa.array([b"not an image"], pa.binary()))
     with pytest.raises(BadImage, match="c.png.*kept in the sketches"):
         pixels.check_table(batch, store=broken)
+
+
+def test_read_inline_takes_the_needed_files_and_gives_up_past_the_limit(tmp_path):
+    import pyarrow.parquet as pq
+
+    from dcai.dedup.pipeline import read_inline
+
+    folder = tmp_path / "signatures.parquet"
+    folder.mkdir()
+    for k, rows in enumerate(([0, 1], [2, 3])):
+        data = pa.array([bytes([r]) * 10 if r != 3 else None for r in rows], pa.binary())
+        pq.write_table(pa.table({"idx": pa.array(rows, pa.int64()), "data": data}), folder / f"{k}.parquet")
+    store = read_inline([(folder, 5)], np.array([5, 7, 8]), limit=1000)  # offset 5: rows 0, 2, 3 needed
+    assert store is not None and store["idx"].tolist() == [5, 7]  # row 3 kept no file: re-read
+    assert store["blob"].tobytes() == bytes([0]) * 10 + bytes([2]) * 10
+    assert read_inline([(folder, 5)], np.array([5, 7, 8]), limit=15) is None  # past the limit: re-read all
+    assert read_inline([(folder, 5)], np.array([9]), limit=1000) is None  # nothing kept among the needed
+    old = tmp_path / "old.parquet"
+    old.mkdir()
+    pq.write_table(pa.table({"idx": pa.array([0], pa.int64())}), old / "0.parquet")
+    assert read_inline([(old, 0)], np.array([0]), limit=1000) is None  # sketched before the column
