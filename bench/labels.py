@@ -467,6 +467,10 @@ def write(results: Path) -> None:
         size = v["config"].get("image_size", 32)
         title = (f"The vote with rounds ({len(v['rounds'])}, the default)" if p.stem == "labels_synth_vote"
                  else f"The vote at {size} px inputs ({len(v['rounds'])} rounds)")  # fmt: skip
+        if p.stem == "labels_synth_vote48":
+            title += (" (chosen from the 32 px run's misses, stroke counts like ii → i and viii → vii, and run once "
+                      "on this seed only: not confirmed on seed 2; the stage's default stays 32 px; two `make test` "
+                      "runs shared the machine during round 1)")  # fmt: skip
         parts += [f"\n### {title}, same data\n\n`{r['command']}`: the "
                   f"vote alone on the data above; {', '.join(f'{m} ×{w}' for m, w in zip(v['members'], widths))}, "
                   f"{size} px inputs, "
