@@ -467,11 +467,8 @@ def write(results: Path) -> None:
         size = v["config"].get("image_size", 32)
         title = (f"The vote with rounds ({len(v['rounds'])}, the default)" if p.stem == "labels_synth_vote"
                  else f"The vote at {size} px inputs ({len(v['rounds'])} rounds)")  # fmt: skip
-        if p.stem == "labels_synth_vote48":
-            title += (" (chosen from the 32 px run's misses, stroke counts like ii → i and viii → vii, and run once "
-                      "on this seed only: not confirmed on seed 2; the stage's default stays 32 px; two `make test` "
-                      "runs shared the machine during round 1)")  # fmt: skip
-        parts += [f"\n### {title}, same data\n\n`{r['command']}`: the "
+        parts += [f"\n### {title}, same data\n\n" + (f"{r['note']}\n\n" if r.get("note") else "")
+                  + f"`{r['command']}`: the "
                   f"vote alone on the data above; {', '.join(f'{m} ×{w}' for m, w in zip(v['members'], widths))}, "
                   f"{size} px inputs, "
                   f"{a['folds']} folds, {a['epochs']} epochs, {v['config']['round_flagged']} the last round's noisy "
@@ -493,9 +490,8 @@ def write(results: Path) -> None:
                      "(*drop*) or with them relabelled to the ensemble's top label (*relabel*); round 1 trains "
                      "the same way in every run. *scoring* was trained by its command without `--rescore` (before "
                      "`rounds_scored` existed: its flags read the last round) and scored again with it; its last two "
-                     "columns compare the two ways to score the rounds. *r3* (three rounds, every round averaged, the default "
-                     "scoring) trains rounds 1 and 2 exactly as *scoring* did (training is deterministic for a seed): "
-                     "its third round does not help (F1 0.890 after two rounds, 0.884 after three). Commands: " + "; ".join(f"`{r['command']}` ({r['vote_seconds']} s)"
+                     "columns compare the two ways to score the rounds. " + "".join(f"*{name}*: {r['note']} " for name, r in runs if r.get("note"))
+                     + "Commands: " + "; ".join(f"`{r['command']}` ({r['vote_seconds']} s)"
                                                                  for _, r in runs) + "\n\n"
                      + _rounds_table(runs))  # fmt: skip
     p = results / "labels_real.json"
@@ -557,6 +553,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--min-trusted", type=int, default=800)
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--eval-epochs", type=int, default=30)
+    p.add_argument("--note", default="", help="a remark printed with this run in BENCHMARKS.md")
     a = p.parse_args(argv)
     a.holdout = ("holdout",) if a.what == "real" else ()
     if a.vote_only and a.what != "synth":
@@ -571,6 +568,8 @@ def main(argv: list[str] | None = None) -> None:
     keys = ("epochs", "folds", "aux_model", "aux_epochs", "rounds", "k", "l", "members", "vote_rounds")
     result["settings"] = {k: getattr(a, k) for k in keys + ("round_flagged", "vote_only")}
     result["command"] = "python -m bench.labels " + " ".join(sys.argv[1:] if argv is None else argv)
+    if a.note:
+        result["note"] = a.note
     path = RESULTS / f"{a.out or 'labels_' + a.what}.json"
     path.write_text(json.dumps(result, indent=1, default=str))
     print(f"wrote {path}")

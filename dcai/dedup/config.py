@@ -69,10 +69,9 @@ class DedupConfig(StageConfig):
     )
     # engine
     batch_size: int = 512  # images per Ray Data batch: amortises task overhead, keeps a batch ~20 MB
-    read_threads: int = (
-        8  # files a sketch task reads at once: overlaps the waits of object stores and network
-    )
-    # filesystems (on the bench VM's local disk the cold 1 M sketch was no faster: BENCHMARKS dedup-speed)
+    # Files a sketch task reads at once: overlaps the waits of object stores and network filesystems
+    # (on the bench VM's local disk the cold 1 M sketch was no faster: BENCHMARKS dedup-speed).
+    read_threads: int = 8
     shuffle: str = "files"  # "files": tasks scatter through the stage folder; "ray": Ray Data's hash shuffle
     partitions: int = 0  # hash partitions of the band group-by; 0 = about one per 250k band rows
     # Verify features of every image (packed mask + geometry, ~160 B) up to this size are put in the

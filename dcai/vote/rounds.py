@@ -65,7 +65,8 @@ def run_rounds(
     """``cfg.rounds`` rounds of ``fit``: per round the ``(M, N, C)`` probabilities, a summary, the trial info.
 
     Round r's flags (which choose round r + 1's training rows) read ``cfg.scored`` of rounds 1..r. The
-    summary counts the rows trained on (by any fold model), the relabelled ones, the noisy and ambiguous flags and the ensemble's out-of-fold accuracy against the given labels on ``scored``
+    summary counts the rows trained on (by any fold model), the relabelled ones, the noisy and ambiguous
+    flags and the ensemble's out-of-fold accuracy against the given labels on ``scored``
     ``(N,)`` rows (default all).
     """
     y = np.asarray(y, np.int64)
