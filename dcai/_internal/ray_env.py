@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 import os
 
+LOOPBACK = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a local Ray binds every service to 127.0.0.1
+
 
 def init_ray(num_cpus: int | None = None) -> None:
     """Join ``RAY_ADDRESS`` when set (a job on a cluster), else start a local Ray on loopback.
@@ -12,6 +14,8 @@ def init_ray(num_cpus: int | None = None) -> None:
     A local runtime on one machine binds to 127.0.0.1 (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``) and
     starts no dashboard; a real cluster sets ``RAY_ADDRESS`` and keeps its own network settings.
     """
+    if not os.environ.get("RAY_ADDRESS"):
+        os.environ.setdefault(LOOPBACK, "0")  # before Ray's first import: Ray reads it then
     import ray
 
     if ray.is_initialized():
@@ -20,7 +24,12 @@ def init_ray(num_cpus: int | None = None) -> None:
         ray.init(address=os.environ["RAY_ADDRESS"], log_to_driver=True)
         quiet_ray_data()
         return
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    if os.environ[LOOPBACK] == "0":
+        # Ray read the variable when it was first imported, which may have been before this call (any
+        # module that imports ray.data at its top): without this, the local Ray binds to every interface.
+        from ray._private import ray_constants
+
+        ray_constants.ENABLE_RAY_CLUSTER = False
     ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
     quiet_ray_data()
 
