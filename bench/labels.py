@@ -49,6 +49,7 @@ def vote_cfg(a):
             ("rounds", a.vote_rounds),
             ("round_flagged", a.round_flagged),
             ("image_size", a.image_size),
+            ("resize", a.resize),
         )
         if v is not None
     }
@@ -465,12 +466,12 @@ def write(results: Path) -> None:
         v, a = r["vote_report"], r["settings"]
         widths = v["config"]["widths"] or [v["config"]["width"]] * len(v["members"])
         size = v["config"].get("image_size", 32)
-        title = (f"The vote with rounds ({len(v['rounds'])}, the default)" if p.stem == "labels_synth_vote"
-                 else f"The vote at {size} px inputs ({len(v['rounds'])} rounds)")  # fmt: skip
+        how = v["config"].get("resize", "tf")  # results from before the option read the fixed model's resize
+        title = f"The vote at {size} px inputs, {how} resize ({len(v['rounds'])} rounds)"
         parts += [f"\n### {title}, same data\n\n" + (f"{r['note']}\n\n" if r.get("note") else "")
                   + f"`{r['command']}`: the "
                   f"vote alone on the data above; {', '.join(f'{m} ×{w}' for m, w in zip(v['members'], widths))}, "
-                  f"{size} px inputs, "
+                  f"{size} px inputs ({how} resize), "
                   f"{a['folds']} folds, {a['epochs']} epochs, {v['config']['round_flagged']} the last round's noisy "
                   f"images: vote wall {r['vote_seconds']} s ({v['fan_out_seconds']:.0f} s training and predicting, "
                   f"{len(v['trials'])} Tune trials). The detectors on the stage's scores ({vr.scoring(v['config'])}):\n", _detector_table(r),
@@ -494,23 +495,23 @@ def write(results: Path) -> None:
                      + "Commands: " + "; ".join(f"`{r['command']}` ({r['vote_seconds']} s)"
                                                                  for _, r in runs) + "\n\n"
                      + _rounds_table(runs))  # fmt: skip
-    p = results / "labels_real.json"
-    if p.exists():
+    reals = sorted(results.glob("labels_real*.json"))  # labels_real, then its variants
+    for p in reals:
         r = json.loads(p.read_text())
-        parts += [f"\n### Real data: the 500-image reviewed sample\n\n`{r['command']}`. The 500 reviewed images are a "
+        c = r["vote_report"].get("config", {})
+        parts += [f"\n### Real data: the 500-image reviewed sample ({c.get('image_size', 32)} px inputs, "
+                  f"{c.get('resize', 'tf')} resize, {r['settings']['epochs']} epochs)\n\n"
+                  + (f"{r['note']}\n\n" if r.get("note") else "") + f"`{r['command']}`. The 500 reviewed images are a "
                   f"held-out split: scored by every fold model, never trained on, so the rest of the pipeline runs "
                   f"without them as the data README asks. Sample: {r['sample']}; an error = verdict `wrong_label` or "
                   f"`remove`.\n", _setup(r), "", _detector_table(r)]  # fmt: skip
+        if r.get("members"):
+            parts.append("\nAccuracy of the out-of-fold predictions on the sample's `ok` / `wrong_label` images "
+                         "(reviewed labels): " + ", ".join(f"{k} {_pct(x)}" for k, x in r["members"].items()))  # fmt: skip
         parts.append(f"\nClean actions over all images: {r['clean_actions']}")
         e = r.get("end_to_end")
         if e is None:
-            parts.append(
-                "\nEnd to end (fixed model on the sample's clean images, raw data against `clean --auto`): "
-                "measured by the pipeline benchmark on the same protocol, see its section (rows *raw* "
-                "and *clean only*)."
-            )
-            write_section("labels", "\n".join(parts))
-            return
+            continue
         rows = [[k, v["n_train"], v["n_val"], f"{100 * v['test']['mean']:.1f} ± {100 * v['test']['std']:.1f}",
                  ", ".join(f"{100 * x:.1f}" for x in v["test"]["per_seed"])] for k, v in e.items() if k != "recipe"]  # fmt: skip
         parts.append(f"\nEnd to end: the fixed model (evaluate's engine, {e['recipe']['seeds']} seeds, "
@@ -518,8 +519,14 @@ def write(results: Path) -> None:
                      f"{e['recipe']['batch_size']}, best-val-accuracy weights) tested on the sample's `ok` and "
                      f"`wrong_label` images with their reviewed labels:\n\n"
                      + table(["training data", "train", "val", "test accuracy (%)", "per seed"], rows))  # fmt: skip
-    else:
+    if not reals:
         parts.append("\n(real data: not run yet: `python -m bench.labels real`)")
+    elif not any("end_to_end" in json.loads(p.read_text()) for p in reals):
+        parts.append(
+            "\nEnd to end (fixed model on the sample's clean images, raw data against `clean --auto`): "
+            "measured by the pipeline benchmark on the same protocol, see its section (rows *raw* "
+            "and *clean only*)."
+        )
     write_section("labels", "\n".join(parts))
 
 
@@ -535,6 +542,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--epochs", type=int, default=15, help="vote members' epochs")
     p.add_argument("--vote-rounds", type=int, help="vote rounds (default: VoteConfig's)")
     p.add_argument("--image-size", type=int, help="vote members' input side in px (default: VoteConfig's)")
+    p.add_argument(
+        "--resize", choices=("tf", "area"), help="vote members' input resize (default: VoteConfig's)"
+    )
     p.add_argument("--round-flagged", choices=("drop", "relabel"), help="vote round r > 1: drop or relabel")
     p.add_argument("--vote-only", action="store_true", help="synth: the vote alone (no investigate / clean)")
     p.add_argument(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dcai.config import StageConfig
+from dcai.models.inputs import RESIZE_METHODS
 from dcai.models.vote import VOTE_MEMBERS
 
 MODELS = ("fixed", *VOTE_MEMBERS)
@@ -27,6 +28,9 @@ class InvestigateConfig(StageConfig):
     lr: float = 1e-4  # the competition's Adam learning rate
     augment: str = "heavy"  # the paper's heavy augmentation (dcai.train.augment), or "none"
     image_size: int = 32
+    # how images are brought to image_size (dcai.models.inputs.RESIZE_METHODS): the paper's auxiliary model
+    # read the competition's aliased "tf" resize; "area" is what the vote members read (VoteConfig.resize)
+    resize: str = "tf"
     splits: tuple[str, ...] = ("train", "val")  # rows investigated; trusted rows (label_book) always train
     # Rows of these splits are scored by every fold model but never trained on (nor certified or
     # queued): a test set kept out of the pipeline, e.g. the reviewed sample of the real data.
@@ -66,5 +70,9 @@ class InvestigateConfig(StageConfig):
             self.augment in AUGMENTS, f"augment must be one of {list(AUGMENTS)}, got {self.augment!r}"
         )
         self._check(self.image_size >= 8, f"image_size must be >= 8, got {self.image_size}")
+        self._check(
+            self.resize in RESIZE_METHODS,
+            f"resize must be one of {list(RESIZE_METHODS)}, got {self.resize!r}",
+        )
         self._check(bool(self.splits), "splits must name at least one split")
         self._check(not set(self.splits) & set(self.holdout_splits), "holdout_splits must not overlap splits")

@@ -25,13 +25,18 @@ from dcai.runs import Run, StageContext, StageOutput, file_hash
 STAGE = "investigate"
 
 
-def load_inputs(run_dir: str | Path, sub: pa.Table, *, size: int) -> np.ndarray:
-    """``(N, size, size, 3)`` float32 model inputs of the rows of ``sub``, cached in ``RUN/cache`` as evaluate does."""
+def load_inputs(run_dir: str | Path, sub: pa.Table, *, size: int, method: str = "tf") -> np.ndarray:
+    """``(N, size, size, 3)`` float32 model inputs of the rows of ``sub``, cached in ``RUN/cache`` as evaluate
+    does; ``method``: the resize (:data:`dcai.models.inputs.RESIZE_METHODS`)."""
     from dcai.train.data import load_images
 
     hashes = manifest.column(sub, "content_hash").tolist()
     return load_images(
-        manifest.column(sub, "uri").tolist(), hashes=hashes, size=size, cache_dir=Path(run_dir) / "cache"
+        manifest.column(sub, "uri").tolist(),
+        hashes=hashes,
+        size=size,
+        method=method,
+        cache_dir=Path(run_dir) / "cache",
     )
 
 
@@ -110,7 +115,7 @@ def run(
         y = np.array([index[v] for v in manifest.column(sub, "label")], np.int64)
         trusted = np.array([bool(v) for v in sub.column("trusted").to_pylist()], dtype=bool)
         groups = manifest.column(sub, "dup_group") if "dup_group" in sub.column_names else None
-        x = load_inputs(run_dir, sub, size=cfg.image_size)
+        x = load_inputs(run_dir, sub, size=cfg.image_size, method=cfg.resize)
         model_fn = make_model_fn(cfg.model, len(classes), width=cfg.width)
         storage = str(ctx.workdir / "ray")
         fit = ray_fit(gpus=gpus_for(cfg.gpus), storage=storage, name="investigate")

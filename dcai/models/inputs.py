@@ -23,21 +23,31 @@ import torch.nn.functional as F
 from dcai import imaging
 
 SIZE = 32
+# How an image is brought to the input size. "tf": the official script's aliased bilinear (above); the
+# fixed model keeps it, since its figures are the competition's. "area": every output pixel averages the
+# input pixels it covers (antialiased), so a 2 px stroke of a 250 px scan still shows at 32 px; dcai's own
+# models (the vote members) may use it, see VoteConfig.resize.
+RESIZE_METHODS = ("tf", "area")
 
 
-def resize_batch(x: torch.Tensor, size: int | tuple[int, int] = SIZE) -> torch.Tensor:
-    """``(B, C, H, W)`` → ``(B, C, size, size)`` float32: TF's bilinear resize, no antialias."""
+def resize_batch(x: torch.Tensor, size: int | tuple[int, int] = SIZE, method: str = "tf") -> torch.Tensor:
+    """``(B, C, H, W)`` → ``(B, C, size, size)`` float32: TF's bilinear resize, no antialias (``"tf"``),
+    or the area average (``"area"``; an image smaller than ``size`` is scaled up bilinearly)."""
     hw = (size, size) if isinstance(size, int) else tuple(size)
-    return F.interpolate(x.float(), size=hw, mode="bilinear", align_corners=False, antialias=False)
+    if method not in RESIZE_METHODS:
+        raise ValueError(f"resize method must be one of {list(RESIZE_METHODS)}, got {method!r}")
+    if method == "area" and x.shape[-2] >= hw[0] and x.shape[-1] >= hw[1]:
+        return F.interpolate(x.float(), size=hw, mode="area")
+    return F.interpolate(x.float(), size=hw, mode="bilinear", align_corners=False, antialias=method == "area")
 
 
-def resize(pixels: np.ndarray, size: int | tuple[int, int] = SIZE) -> np.ndarray:
+def resize(pixels: np.ndarray, size: int | tuple[int, int] = SIZE, method: str = "tf") -> np.ndarray:
     """One image ``(H, W)`` or ``(H, W, C)`` → ``(size, size, 3)`` float32 (grayscale repeated to RGB)."""
     rgb = imaging.to_rgb(np.asarray(pixels))
     t = torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None]
-    return resize_batch(t, size)[0].permute(1, 2, 0).contiguous().numpy()
+    return resize_batch(t, size, method)[0].permute(1, 2, 0).contiguous().numpy()
 
 
-def load(uri: str, size: int | tuple[int, int] = SIZE) -> np.ndarray:
+def load(uri: str, size: int | tuple[int, int] = SIZE, method: str = "tf") -> np.ndarray:
     """Decode ``uri`` (any path or ``pyarrow.fs`` URI) and resize it: ``(size, size, 3)`` float32."""
-    return resize(imaging.load(uri), size)
+    return resize(imaging.load(uri), size, method)

@@ -29,8 +29,9 @@ def content_hash(uri: str) -> str:
     return hashlib.sha1(imaging.read_bytes(uri)).hexdigest()
 
 
-def _cache_file(cache_dir: Path, size: int) -> Path:
-    return cache_dir / f"rgb{size}-{CACHE_VERSION}.npz"
+def _cache_file(cache_dir: Path, size: int, method: str = "tf") -> Path:
+    how = "" if method == "tf" else f"-{method}"  # the official resize keeps the cache's first name
+    return cache_dir / f"rgb{size}{how}-{CACHE_VERSION}.npz"
 
 
 def _read_cache(path: Path) -> dict[str, np.ndarray]:
@@ -62,11 +63,13 @@ def load_images(
     *,
     hashes: Sequence[str | None] | None = None,
     size: int = inputs.SIZE,
+    method: str = "tf",
     cache_dir: str | os.PathLike | None = None,
     workers: int | None = None,
 ) -> np.ndarray:
     """Decode and resize ``uris`` → ``(N, size, size, 3)`` float32 in [0, 255], in the given order.
 
+    ``method``: how to resize, see :data:`dcai.models.inputs.RESIZE_METHODS` (each has its own cache file).
     ``hashes`` (the manifest's ``content_hash``) are the cache keys; a missing one is computed from
     the file. Without ``cache_dir`` nothing is cached.
     """
@@ -77,16 +80,16 @@ def load_images(
     workers = workers or min(8, (os.cpu_count() or 1) * 2)
     if cache_dir is None:
         with ThreadPoolExecutor(workers) as pool:
-            out = list(pool.map(lambda u: inputs.load(u, size), uris))
+            out = list(pool.map(lambda u: inputs.load(u, size, method), uris))
         return np.stack(out) if out else np.zeros((0, size, size, 3), np.float32)
     with ThreadPoolExecutor(workers) as pool:
         found: list[str] = list(pool.map(lambda i: keys[i] or content_hash(uris[i]), range(n)))
-    path = _cache_file(Path(cache_dir), size)
+    path = _cache_file(Path(cache_dir), size, method)
     cache = _read_cache(path)
     todo = sorted({k: i for i, k in enumerate(found) if k not in cache}.values())
     if todo:
         with ThreadPoolExecutor(workers) as pool:
-            for i, px in zip(todo, pool.map(lambda i: inputs.load(uris[i], size), todo)):
+            for i, px in zip(todo, pool.map(lambda i: inputs.load(uris[i], size, method), todo)):
                 cache[found[i]] = px
         _write_cache(path, cache)
     return np.stack([cache[k] for k in found]) if found else np.zeros((0, size, size, 3), np.float32)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dcai.config import StageConfig
+from dcai.models.inputs import RESIZE_METHODS
 from dcai.models.vote import VOTE_MEMBERS
 
 # Options that only turn probabilities into flags (dcai.vote.scores.flags): with one round, changing them
@@ -26,6 +27,10 @@ class VoteConfig(StageConfig):
     lr: float = 1e-3  # Adam; the members have BatchNorm (LeNet5 excepted) and train from scratch
     augment: str = "heavy"  # "heavy" (the paper's, dcai.train.augment) or "none"
     image_size: int = 32
+    # How images are brought to image_size (dcai.models.inputs.RESIZE_METHODS): "area" averages the pixels
+    # each input pixel covers; "tf" is the fixed model's aliased resize, which on 200-250 px scans reads 2 x 2
+    # of every 8 x 8 pixels and misses thin strokes.
+    resize: str = "tf"
     splits: tuple[str, ...] = ("train", "val")  # rows voted on; trusted rows (label_book) always train
     # Rows of these splits are scored by every fold model but never trained on (nor certified or
     # queued): a test set kept out of the pipeline, e.g. the reviewed sample of the real data.
@@ -96,6 +101,10 @@ class VoteConfig(StageConfig):
         self._check(self.lr > 0, f"lr must be > 0, got {self.lr}")
         self._check(
             self.augment in ("heavy", "none"), f"augment must be 'heavy' or 'none', got {self.augment!r}"
+        )
+        self._check(
+            self.resize in RESIZE_METHODS,
+            f"resize must be one of {list(RESIZE_METHODS)}, got {self.resize!r}",
         )
         self._check(
             0 <= self.folds_per_trial <= self.folds,

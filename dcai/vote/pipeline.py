@@ -101,7 +101,7 @@ def run(run_dir: str, cfg: VoteConfig, *, force: bool = False) -> tuple[dict, bo
         probs_by_round, info, per_round = reuse(previous, key)
         loaded = time.time()
         if probs_by_round is None:
-            x = load_inputs(run_dir, sub, size=cfg.image_size)
+            x = load_inputs(run_dir, sub, size=cfg.image_size, method=cfg.resize)
             loaded = time.time()
             storage = cfg.storage_path or str(ctx.workdir / "tune")
             members = range(len(cfg.members))

@@ -173,6 +173,11 @@ def test_image_cache_decodes_each_image_once(tmp_path, monkeypatch):
     monkeypatch.setattr(data.inputs, "load", refuse)
     again = data.load_images(files[::-1], cache_dir=tmp_path / "cache")
     assert np.array_equal(again, first[::-1])
+    # another resize method is another cache: never served the first method's pixels
+    monkeypatch.undo()
+    area = data.load_images(files, method="area", cache_dir=tmp_path / "cache")
+    assert not np.array_equal(area, first)
+    assert sorted(p.name for p in (tmp_path / "cache").glob("*.npz")) == ["rgb32-area-v1.npz", "rgb32-v1.npz"]
 
 
 @pytest.mark.gpu

@@ -30,6 +30,22 @@ def test_resize_half_pixel_centres_by_hand():
     assert np.allclose(_resize_1d([1000, 10, 30, 1000, 1000, 50, 70, 1000], 2), [20, 60])
 
 
+def test_area_resize_averages_every_pixel():
+    # 8 -> 2 by area: each output is the mean of its 4 inputs, so the ink the aliased resize skips counts
+    row = [1000, 10, 30, 1000, 1000, 50, 70, 1000]
+    x = torch.tensor(row, dtype=torch.float32).view(1, 1, 1, -1)
+    assert np.allclose(inputs.resize_batch(x, (1, 2), "area").view(-1).numpy(), [510, 530])
+    # a 1 px dark stroke on a 64 px white canvas: the aliased resize to 8 px misses it, the area one keeps it
+    img = np.full((64, 64), 255, np.uint8)
+    img[:, 13] = 0
+    assert inputs.resize(img, 8).min() == 255
+    assert inputs.resize(img, 8, "area").min() == pytest.approx(255 * 7 / 8)
+    # smaller than the target: scaled up (bilinear, antialias has nothing to average), same shape
+    assert inputs.resize(img[:4, :4], 8, "area").shape == (8, 8, 3)
+    with pytest.raises(ValueError, match="resize method"):
+        inputs.resize(img, 8, "nearest")
+
+
 def test_resize_two_dimensional_and_gray_to_rgb():
     img = np.array([[0, 64], [255, 128]], dtype=np.uint8)  # (H, W) grayscale
     out = inputs.resize(img, 4)

@@ -70,6 +70,8 @@ def test_config_names_what_is_allowed():
         VoteConfig(members=("resnet18",))
     with pytest.raises(ConfigError, match="folds_per_trial"):
         VoteConfig(folds=3, folds_per_trial=4)
+    with pytest.raises(ConfigError, match=r"resize must be one of \['tf', 'area'\]"):
+        VoteConfig(resize="nearest")
 
 
 def test_changing_only_flag_thresholds_reuses_the_trained_probabilities(tmp_path):
