@@ -96,7 +96,7 @@ def write() -> None:
         "recipe: Adam 1e-3, batch 32, heavy augmentation, every training image), tested on held-out images "
         "whose label is right. *real*: the competition data without the reviewed sample (2,432 images), tested "
         "on the sample's 440 `ok` / `wrong_label` images; *synth*: `dcai synth` with 20 % planted mislabels, "
-        "tested on its 500 clean test images. Resize *tf*: the fixed model's aliased bilinear; *area*: the "
+        "tested on its 500 clean test images. Seconds are wall time while other benchmarks shared the machine. Resize *tf*: the fixed model's aliased bilinear; *area*: the "
         "average of the pixels each input pixel covers (`dcai.models.inputs`)."
     ]
     for data in ("real", "synth"):
@@ -109,6 +109,7 @@ def write() -> None:
             [[*r["setting"].split(":"), f"{100 * r['mean']:.1f}%", ", ".join(f"{100 * a:.1f}" for a in r["accuracy"]),
               f"{100 * r['ensemble']:.1f}%", r["seconds"], r["commit"]] for r in rows],
         ))  # fmt: skip
+        parts += [f"\n{r['setting']}: {r['note']}" for r in rows if r.get("note")]
     write_section("member-inputs", "## member inputs: what a vote member learns from its input resize\n\n"
                   + "\n".join(parts))  # fmt: skip
 
