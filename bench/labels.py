@@ -495,9 +495,10 @@ def write(results: Path) -> None:
                      + "Commands: " + "; ".join(f"`{r['command']}` ({r['vote_seconds']} s)"
                                                                  for _, r in runs) + "\n\n"
                      + _rounds_table(runs))  # fmt: skip
-    reals = sorted(results.glob("labels_real*.json"))  # labels_real, then its variants
-    for p in reals:
-        r = json.loads(p.read_text())
+    reals = [
+        json.loads(p.read_text()) for p in sorted(results.glob("labels_real*.json"))
+    ]  # labels_real, variants
+    for r in reals:
         c = r["vote_report"].get("config", {})
         parts += [f"\n### Real data: the 500-image reviewed sample ({c.get('image_size', 32)} px inputs, "
                   f"{c.get('resize', 'tf')} resize, {r['settings']['epochs']} epochs)\n\n"
@@ -521,7 +522,7 @@ def write(results: Path) -> None:
                      + table(["training data", "train", "val", "test accuracy (%)", "per seed"], rows))  # fmt: skip
     if not reals:
         parts.append("\n(real data: not run yet: `python -m bench.labels real`)")
-    elif not any("end_to_end" in json.loads(p.read_text()) for p in reals):
+    elif not any("end_to_end" in r for r in reals):
         parts.append(
             "\nEnd to end (fixed model on the sample's clean images, raw data against `clean --auto`): "
             "measured by the pipeline benchmark on the same protocol, see its section (rows *raw* "
@@ -531,6 +532,8 @@ def write(results: Path) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    from dcai.models import inputs
+
     p = argparse.ArgumentParser(prog="python -m bench.labels")
     p.add_argument("what", choices=("synth", "real", "write"))
     p.add_argument("--workdir", default="/tmp/dcai-labels")
@@ -543,7 +546,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--vote-rounds", type=int, help="vote rounds (default: VoteConfig's)")
     p.add_argument("--image-size", type=int, help="vote members' input side in px (default: VoteConfig's)")
     p.add_argument(
-        "--resize", choices=("tf", "area"), help="vote members' input resize (default: VoteConfig's)"
+        "--resize", choices=inputs.RESIZE_METHODS, help="vote members' input resize (default: VoteConfig's)"
     )
     p.add_argument("--round-flagged", choices=("drop", "relabel"), help="vote round r > 1: drop or relabel")
     p.add_argument("--vote-only", action="store_true", help="synth: the vote alone (no investigate / clean)")

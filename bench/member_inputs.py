@@ -22,37 +22,29 @@ which is what the vote's ``resize`` and ``image_size`` defaults were chosen on. 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import time
 from pathlib import Path
 
 import numpy as np
 
+from bench import protocol
 from bench._common import ROMAN, ROOT, command, machine, table, write_section
 
 RESULTS = ROOT / "bench" / "results" / "member_inputs.json"
-SPLITS = ("train", "val", "label_book")
 
 
 def real_items(root: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    """``(train, test)`` of ``(path, label)``: the reviewed sample's right-labelled images are the test."""
-    reviewed = {r["path"]: r for r in csv.DictReader(open(root / "reviewed_sample.csv"))}
-    train, test = [], []
-    for split in SPLITS:
-        for f in sorted((root / split).glob("*/*")):
-            rel = f"{split}/{f.parent.name}/{f.name}"
-            r = reviewed.get(rel)
-            if r is None:
-                train.append((str(f), f.parent.name))
-            elif r["verdict"] in ("ok", "wrong_label"):
-                test.append((str(f), r["reviewed_label"]))
-    return train, test
+    """``(train, test)`` of ``(path, label)``: the development protocol (:func:`bench.protocol.split`)."""
+    source, test = protocol.split(root)
+    return [(str(p), label) for p, label, _ in source], [(str(p), label) for p, label in test]
 
 
 def synth_items(root: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
     """``(train, test)``: a ``dcai synth`` folder's ``data/<split>/<label>/`` (noisy) and ``test/<label>/``."""
-    train = [(str(f), f.parent.name) for s in SPLITS for f in sorted((root / "data" / s).glob("*/*"))]
+    train = [
+        (str(f), f.parent.name) for s in protocol.SPLITS for f in sorted((root / "data" / s).glob("*/*"))
+    ]
     return train, [(str(f), f.parent.name) for f in sorted((root / "test").glob("*/*"))]
 
 

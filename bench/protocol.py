@@ -21,35 +21,43 @@ def reviewed(roman: Path = ROMAN) -> list[dict]:
         return list(csv.DictReader(f))
 
 
+def split(roman: Path = ROMAN) -> tuple[list[tuple[Path, str, str]], list[tuple[Path, str]]]:
+    """``(source, test)``: every train / val / label_book image but the reviewed ones as ``(path, label,
+    split)``, and the reviewed images whose verdict is ``ok`` or ``wrong_label`` as ``(path, reviewed_label)``."""
+    rows = reviewed(roman)
+    held_out = {r["path"] for r in rows}
+    source = [
+        (img.resolve(), label_dir.name, s)
+        for s in SPLITS
+        for label_dir in sorted((roman / s).iterdir())
+        for img in sorted(label_dir.iterdir())
+        if f"{s}/{label_dir.name}/{img.name}" not in held_out
+    ]
+    test = [
+        ((roman / r["path"]).resolve(), r["reviewed_label"])
+        for r in rows
+        if r["verdict"] in ("ok", "wrong_label")
+    ]
+    return source, test
+
+
 def prepare(workdir: str | Path, roman: Path = ROMAN) -> dict[str, Path | int]:
     """Write the protocol's source list and clean test folder under ``workdir``."""
     work = Path(workdir)
     work.mkdir(parents=True, exist_ok=True)
-    rows = reviewed(roman)
-    held_out = {r["path"] for r in rows}
+    images, clean = split(roman)
     source = work / "source.csv"
-    n_source = 0
     with open(source, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["uri", "label", "split"])
-        for split in SPLITS:
-            for label_dir in sorted((roman / split).iterdir()):
-                for img in sorted(label_dir.iterdir()):
-                    rel = f"{split}/{label_dir.name}/{img.name}"
-                    if rel not in held_out:
-                        w.writerow([str(img.resolve()), label_dir.name, split])
-                        n_source += 1
+        w.writerows([str(path), label, s] for path, label, s in images)
     test = work / "test"
-    n_test = 0
-    for r in rows:
-        if r["verdict"] not in ("ok", "wrong_label"):
-            continue
-        dest = test / r["reviewed_label"] / Path(r["path"]).name
+    for path, label in clean:
+        dest = test / label / path.name
         dest.parent.mkdir(parents=True, exist_ok=True)
         if not dest.exists():
-            os.symlink((roman / r["path"]).resolve(), dest)
-        n_test += 1
-    return {"source": source, "test": test, "n_source": n_source, "n_test": n_test}
+            os.symlink(path, dest)
+    return {"source": source, "test": test, "n_source": len(images), "n_test": len(clean)}
 
 
 if __name__ == "__main__":
