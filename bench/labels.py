@@ -461,16 +461,23 @@ def write(results: Path) -> None:
                      f"{_pct(lp['labels_right_after'])}.\n\n"
                      + table(["round", "trained on", "train", "val", "val acc", "certified", "queued", "validated",
                               "pipeline acc", "certified right", "suggestion right"], rows))  # fmt: skip
+    main = results / "labels_synth.json"
+    main_setup = json.loads(main.read_text())["setup"] if main.exists() else {}
     for p in sorted(results.glob("labels_synth_vote*.json")):  # labels_synth_vote, then its variants
         r = json.loads(p.read_text())
+        setup = r.get("setup", main_setup)
+        same = all(setup.get(k) == main_setup.get(k) for k in ("n", "seed", "mislabel_rate"))
+        data = ("the data above" if same else
+                f"`dcai synth --n {setup['n']} --seed {setup['seed']} --set mislabel_rate={setup['mislabel_rate']}` "
+                "(the generator above, another seed)")  # fmt: skip
         v, a = r["vote_report"], r["settings"]
         widths = v["config"]["widths"] or [v["config"]["width"]] * len(v["members"])
         size = v["config"].get("image_size", 32)
         how = v["config"].get("resize", "tf")  # results from before the option read the fixed model's resize
         title = f"The vote at {size} px inputs, {how} resize ({len(v['rounds'])} rounds)"
-        parts += [f"\n### {title}, same data\n\n" + (f"{r['note']}\n\n" if r.get("note") else "")
-                  + f"`{r['command']}`: the "
-                  f"vote alone on the data above; {', '.join(f'{m} ×{w}' for m, w in zip(v['members'], widths))}, "
+        parts += [f"\n### {title}, {'same data' if same else 'seed ' + str(setup['seed'])}\n\n"
+                  + (f"{r['note']}\n\n" if r.get("note") else "") + f"`{r['command']}`: the "
+                  f"vote alone on {data}; {', '.join(f'{m} ×{w}' for m, w in zip(v['members'], widths))}, "
                   f"{size} px inputs ({how} resize), "
                   f"{a['folds']} folds, {a['epochs']} epochs, {v['config']['round_flagged']} the last round's noisy "
                   f"images: vote wall {r['vote_seconds']} s ({v['fan_out_seconds']:.0f} s training and predicting, "
