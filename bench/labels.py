@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bench import protocol
 from bench._common import ROMAN, ROOT, machine, table, write_section
 
 RESULTS = ROOT / "bench" / "results"
@@ -264,35 +265,33 @@ def synth(a) -> dict:
     return res
 
 
-def real_source(work: Path) -> tuple[Path, list[dict]]:
+def real_source(work: Path) -> Path:
     """Every image, the 500 reviewed ones in split ``holdout`` (scored, never trained on)."""
     work.mkdir(parents=True, exist_ok=True)
-    with open(ROMAN / "reviewed_sample.csv", newline="") as f:
-        sample = list(csv.DictReader(f))
-    held = {r["path"] for r in sample}
+    held = {r["path"] for r in protocol.reviewed()}
     src = work / "source.csv"
     with open(src, "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["uri", "label", "split"])
-        for split in ("train", "val", "label_book"):
+        for split in protocol.SPLITS:
             for img in sorted((ROMAN / split).glob("*/*")):
                 rel = f"{split}/{img.parent.name}/{img.name}"
                 w.writerow([str(img.resolve()), img.parent.name, "holdout" if rel in held else split])
-    return src, sample
+    return src
 
 
-def end_to_end(tables: dict, work: Path, sample: list[dict], a) -> dict:
-    """The fixed model (engine of evaluate) over seeds: train/val of each table, test = the clean sample."""
+def end_to_end(tables: dict, work: Path, a) -> dict:
+    """The fixed model (engine of evaluate) over seeds: train/val of each table, test = the clean sample
+    (the development protocol's test images, :func:`bench.protocol.split`)."""
     from dcai.evaluate import core
     from dcai.evaluate.config import EvaluateConfig
     from dcai.evaluate.sources import ImageList, from_manifest
 
     test = ImageList("sample")
-    for r in sample:
-        if r["verdict"] in ("ok", "wrong_label"):
-            test.uris.append(str((ROMAN / r["path"]).resolve()))
-            test.labels.append(r["reviewed_label"])
-            test.hashes.append(None)
+    for path, label in protocol.split()[1]:
+        test.uris.append(str(path))
+        test.labels.append(label)
+        test.hashes.append(None)
     cfg = EvaluateConfig(seeds=a.seeds, epochs=a.eval_epochs, device="cpu", test_splits=())
     out = {"recipe": {"epochs": a.eval_epochs, "seeds": a.seeds, "batch_size": cfg.batch_size, "lr": cfg.lr}}
     for name, t in tables.items():
@@ -314,7 +313,7 @@ def real(a) -> dict:
     from dcai.runs import Run
 
     work = Path(a.workdir) / "real"
-    src, sample = real_source(work)
+    src = real_source(work)
     run = work / "run"
     _cli("ingest", str(src), "--run", str(run))
     res = stage_runs(run, a)
@@ -337,7 +336,7 @@ def real(a) -> dict:
             }
         res.setdefault("clean_actions", {})[name] = metrics["actions"]
     if a.seeds:  # --seeds 0: the pipeline benchmark (bench/pipeline.py) measures it on the same protocol
-        res["end_to_end"] = end_to_end(variants, work, sample, a)
+        res["end_to_end"] = end_to_end(variants, work, a)
     return res
 
 
