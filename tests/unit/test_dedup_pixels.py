@@ -188,3 +188,57 @@ def test_read_inline_takes_the_needed_files_and_gives_up_past_the_limit(tmp_path
     old.mkdir()
     pq.write_table(pa.table({"idx": pa.array([0], pa.int64())}), old / "0.parquet")
     assert read_inline([(old, 0)], np.array([0]), limit=1000) is None  # sketched before the column
+
+
+def test_compiled_resize_and_turn_reproduce_pils_pixels():
+    """The pixel check resamples as PIL does (the planted copies are PIL's): same pixels to float rounding."""
+    rng = np.random.default_rng(3)
+    for it in range(60):
+        h, w = (int(v) for v in rng.integers(3, 140, 2))
+        p = (rng.random((h, w)) * (rng.random((h, w)) < 0.3)).astype(np.float32)
+        oh, ow = (
+            (h if it % 5 == 0 else int(rng.integers(2, 170))),
+            (w if it % 7 == 0 else int(rng.integers(2, 170))),
+        )
+        for box, how in ((False, Image.Resampling.BILINEAR), (True, Image.Resampling.BOX)):
+            want = np.asarray(Image.fromarray(p, mode="F").resize((ow, oh), how))
+            assert np.abs(pixels._resize(p, (oh, ow), box) - want).max() < 1e-6
+        q = (rng.random((h, w)) * (rng.random((h, w)) < 0.3)).astype(np.float32)
+        t, center = float(rng.uniform(-6, 6)), (float(rng.uniform(0, w)), float(rng.uniform(0, h)))
+        turned = Image.fromarray(p, mode="F").rotate(
+            t, resample=Image.Resampling.BILINEAR, fillcolor=0.0, center=center
+        )
+        want = pixels.residual(np.asarray(turned), q)
+        got = pixels._turned_residual(p, q, pixels._turn_matrix(t, center), pixels.NOISE)
+        assert got == pytest.approx(want, rel=1e-5, abs=1e-7)
+
+
+def test_plain_pngs_decode_as_pil_and_every_other_file_goes_to_pil():
+    from dcai.dedup import normalise
+
+    rng = np.random.default_rng(4)
+    grey = rng.integers(0, 256, (23, 31), dtype=np.uint8)
+    rgb = rng.integers(0, 256, (17, 9, 3), dtype=np.uint8)
+    for arr, mode in (
+        (grey, "L"),
+        (rgb, "RGB"),
+        (grey, "P"),
+        (rgb, "RGBA"),
+        (grey.astype(np.uint16) * 200, "I;16"),
+    ):
+        img = Image.fromarray(arr).convert(mode)
+        buf = io.BytesIO()
+        img.save(buf, format="PNG")
+        data = buf.getvalue()
+        fast = normalise.plain_png(data)
+        assert (fast is not None) == (mode in ("L", "RGB")), mode
+        if fast is not None:
+            assert np.array_equal(fast, np.asarray(Image.open(io.BytesIO(data))))
+        gray, digest, shape = normalise.decode(data)
+        assert gray.shape == shape == arr.shape[:2] and len(digest) == 40
+    broken = bytearray(encode_png(grey))
+    broken[60:80] = b"\x00" * 20  # inside the image data: libspng refuses it, and PIL names the problem
+    assert normalise.plain_png(bytes(broken)) is None
+    assert normalise.plain_png(encode_png(grey)[:-30]) is None  # truncated
+    with pytest.raises(OSError, match="broken data stream"):
+        normalise.decode(bytes(broken))
