@@ -64,8 +64,9 @@ def residual(p: np.ndarray, q: np.ndarray, *, noise: float = NOISE) -> float:
 
 @_jit_sums
 def _residual_at(frame, moved, dy, dx, noise):
-    """:func:`residual` of ``frame`` against ``_placed(frame.shape, moved, dy, dx)``, without building it:
-    per row, the columns ``moved`` covers and the paper left and right of them."""
+    """:func:`residual` of ``frame`` against ``moved`` pasted into a paper frame of its shape at offset
+    ``(dy, dx)`` (overflow cut), without building that frame: per row, the columns ``moved`` covers and
+    the paper left and right of them."""
     h, w = frame.shape
     mh, mw = moved.shape
     num, den = 0.0, 0.0
@@ -90,21 +91,9 @@ def _residual_at(frame, moved, dy, dx, noise):
     return num / den if den > 0 else 1.0
 
 
-def _placed(frame_shape: tuple[int, int], moved: np.ndarray, dy: int, dx: int) -> np.ndarray:
-    """``moved`` pasted at offset ``(dy, dx)`` into a zero (paper) array of ``frame_shape``, overflow dropped."""
-    h, w = frame_shape
-    mh, mw = moved.shape
-    out = np.zeros(frame_shape, np.float32)
-    y0, x0 = max(dy, 0), max(dx, 0)
-    y1, x1 = min(h, dy + mh), min(w, dx + mw)
-    if y1 > y0 and x1 > x0:
-        out[y0:y1, x0:x1] = moved[y0 - dy : y1 - dy, x0 - dx : x1 - dx]
-    return out
-
-
 def _lag_errors(frame: np.ndarray, moved: np.ndarray, lags: range) -> np.ndarray:
     """``(len(lags),)``: ``sum_i (frame[i] - moved[i - d])^2`` per lag ``d`` of a step-1 range, ``moved``
-    zero outside its length. Every placement is one row of a sliding window over a zero-padded ``moved``.
+    zero outside its length (compiled: :func:`_lag_errors_jit`).
     """
     return _lag_errors_jit(
         np.asarray(frame, np.float64), np.asarray(moved, np.float64), lags.start, lags.stop

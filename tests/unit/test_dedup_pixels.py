@@ -66,12 +66,24 @@ def test_two_drawings_by_one_writer_fail():
         assert ratio > 1.0, f"writer {i}: two drawings explained as {name} ({ratio:.2f})"
 
 
+def _placed(frame_shape: tuple[int, int], moved: np.ndarray, dy: int, dx: int) -> np.ndarray:
+    """Reference: ``moved`` pasted at offset ``(dy, dx)`` into a zero (paper) array of ``frame_shape``, overflow dropped."""
+    h, w = frame_shape
+    mh, mw = moved.shape
+    out = np.zeros(frame_shape, np.float32)
+    y0, x0 = max(dy, 0), max(dx, 0)
+    y1, x1 = min(h, dy + mh), min(w, dx + mw)
+    if y1 > y0 and x1 > x0:
+        out[y0:y1, x0:x1] = moved[y0 - dy : y1 - dy, x0 - dx : x1 - dx]
+    return out
+
+
 def test_lag_errors_match_every_placement_summed_directly():
     rng = np.random.default_rng(0)
     for _ in range(200):
         f, m = rng.random(int(rng.integers(1, 40))), rng.random(int(rng.integers(1, 40)))
         lags = range(-int(rng.integers(0, 50)), int(rng.integers(1, 50)))
-        want = [((f - pixels._placed((1, len(f)), m[None, :], 0, d)[0]) ** 2).sum() for d in lags]
+        want = [((f - _placed((1, len(f)), m[None, :], 0, d)[0]) ** 2).sum() for d in lags]
         assert np.allclose(pixels._lag_errors(f, m, lags), want)
 
 
@@ -84,7 +96,7 @@ def test_profile_offsets_find_every_planted_shift_and_crop():
         m = int(0.11 * h + 0.5)
         rng = np.random.default_rng(i)
         dy, dx = (int(v) for v in rng.integers(-m, m + 1, 2))
-        moved = pixels._placed(p.shape, p, dy, dx)
+        moved = _placed(p.shape, p, dy, dx)
         if not np.isclose(moved.sum(), p.sum()):
             continue  # ink cut at the border: the shift is not a pure one
         assert pixels.candidate_offsets(moved, p, range(-m, m + 1), range(-m, m + 1))[0] == (dy, dx)
@@ -242,3 +254,13 @@ def test_plain_pngs_decode_as_pil_and_every_other_file_goes_to_pil():
     assert normalise.plain_png(encode_png(grey)[:-30]) is None  # truncated
     with pytest.raises(OSError, match="broken data stream"):
         normalise.decode(bytes(broken))
+
+
+def test_residual_at_an_offset_is_the_residual_of_the_pasted_copy():
+    rng = np.random.default_rng(5)
+    for _ in range(100):
+        frame = rng.random(tuple(int(v) for v in rng.integers(2, 30, 2))).astype(np.float32)
+        moved = rng.random(tuple(int(v) for v in rng.integers(2, 30, 2))).astype(np.float32)
+        dy, dx = (int(v) for v in rng.integers(-35, 35, 2))
+        want = pixels.residual(_placed(frame.shape, moved, dy, dx), frame)
+        assert pixels._residual_at(frame, moved, dy, dx, pixels.NOISE) == pytest.approx(want, rel=1e-5)
