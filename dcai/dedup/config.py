@@ -99,8 +99,9 @@ class DedupConfig(StageConfig):
 
     def __post_init__(self) -> None:
         self._check(
-            self.size >= 8 and self.size % self.grid == 0,
-            f"size must be >= 8 and a multiple of grid, got size={self.size}, grid={self.grid}",
+            8 <= self.size <= 56 and self.size % self.grid == 0,
+            f"size must be in [8, 56] (a mask row is one 64-bit word) and a multiple of grid, "
+            f"got size={self.size}, grid={self.grid}",
         )
         self._check(
             self.bands * self.rows <= self.num_perm,

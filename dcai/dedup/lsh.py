@@ -3,14 +3,14 @@
 :func:`band_rows` explodes each image into one ``(key, idx, phash)`` row per band; rows sharing a key
 are a bucket. The engine groups rows by key (Ray Data hash-partitions them, so a bucket lives in one
 partition) and :func:`bucket_pairs` turns each partition's buckets into candidate pairs ``(a, b)``,
-``a < b``, with numpy only: no Python call per bucket.
+``a < b``, in one compiled pass: no Python call per bucket.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from dcai.dedup.phash import hamming
+from dcai.dedup._jit import jit, popcount
 
 PHASH_BAND_BITS = 16
 _M1, _M2 = np.uint64(0xBF58476D1CE4E5B9), np.uint64(0x94D049BB133111EB)
@@ -77,45 +77,111 @@ def band_rows(
 def bucket_pairs(
     rows: dict[str, np.ndarray], *, max_bucket: int = 64, hot_window: int = 8, phash_distance: int = 8
 ) -> dict[str, np.ndarray]:
-    """Candidate pairs ``{"a", "b"}`` (int64, ``a < b``, unique) from complete buckets of band rows.
+    """Candidate pairs ``{"a", "b"}`` (int64, ``a < b``, unique, sorted) from complete buckets of band rows.
 
     A bucket of up to ``max_bucket`` members yields all its pairs. A larger ("hot") bucket, e.g. a
     band every short vertical stroke shares, would yield O(n²) pairs: its members are ordered by pHash
     and each is paired only with its next ``hot_window`` members, so look-alikes still meet while the
     cost stays O(n); when rows carry ``geo`` (:func:`geo_keys`) the same window also runs in that
-    order. Pairs from pHash buckets must also be within ``phash_distance`` bits.
+    order. Pairs from pHash buckets must also be within ``phash_distance`` bits. Ties in either order
+    fall back on ``idx``: the same pairs every run. One sort of the rows, then a compiled pass over the
+    buckets (:func:`_bucket_pairs`); the pairs are deduplicated as one radix-sorted array of codes.
     """
-    orders = ["ph"] + (["geo"] if "geo" in rows else [])
-    a_out, b_out = [], []
-    for pass_no, by in enumerate(orders):
-        order = np.lexsort((rows["idx"], rows[by], rows["key"]))  # idx breaks ties: the same pairs every run
-        key, idx, ph, src = (rows[k][order] for k in ("key", "idx", "ph", "src"))
-        n = len(key)
-        if n == 0:
-            continue
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-        sizes = np.diff(np.r_[starts, n])
-        size_of = np.repeat(sizes, sizes)  # size of the bucket each row sits in
-        pos = np.arange(n) - np.repeat(starts, sizes)  # place of each row in its bucket
-        hot = size_of > max_bucket
-        # partners of row i: the rows after it in its bucket, all of them in a small bucket (first pass
-        # only), the next hot_window in a hot one. Built as one flat (i, i + d) list: O(pairs), no loop
-        # over distances d touching every row.
-        reach = np.where(hot, np.minimum(hot_window, size_of - pos - 1), 0 if pass_no else size_of - pos - 1)
-        first = np.repeat(np.arange(n), reach)
-        d = np.arange(len(first)) - np.repeat(np.cumsum(reach) - reach, reach) + 1
-        second = first + d
-        ok = src[first] == 0  # MinHash band; a pHash band's pair must also be near in pHash bits
-        check = np.flatnonzero(~ok)
-        ok[check] = hamming(ph[first[check]], ph[second[check]]) <= phash_distance
-        a_out.append(idx[first[ok]])
-        b_out.append(idx[second[ok]])
-    if not a_out:
+    idx = np.asarray(rows["idx"], np.int64)
+    if len(idx) == 0:
         return {"a": np.empty(0, np.int64), "b": np.empty(0, np.int64)}
-    a, b = np.concatenate(a_out), np.concatenate(b_out)
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    keep = lo != hi
-    return unique_pairs(lo[keep], hi[keep])
+    order = np.lexsort((idx, rows["key"]))  # by key, a bucket's members by idx
+    geo = rows.get("geo")
+    base = int(idx.max()) + 1
+    codes = _bucket_pairs(
+        np.ascontiguousarray(rows["key"][order], np.uint64),
+        idx[order],
+        np.ascontiguousarray(rows["ph"][order], np.uint64),
+        np.ascontiguousarray(rows["src"][order], np.uint8),
+        np.empty(0, np.uint64) if geo is None else np.ascontiguousarray(geo[order], np.uint64),
+        geo is not None,
+        max_bucket,
+        hot_window,
+        phash_distance,
+        base,
+    )
+    codes = _unique_sorted(_radix_sort(codes, (base * base - 1).bit_length()))
+    return {"a": (codes // np.uint64(base)).astype(np.int64), "b": (codes % np.uint64(base)).astype(np.int64)}
+
+
+@jit
+def _bucket_pairs(key, idx, ph, src, geo, use_geo, max_bucket, hot_window, phash_distance, base):
+    """The pairs of every bucket (a run of equal ``key``; members in ``idx`` order) as codes
+    ``a * base + b``, ``a < b``, repeats left in."""
+    n = len(key)
+    passes = 2 if use_geo else 1
+    bound, s = 0, 0
+    while s < n:
+        e = s + 1
+        while e < n and key[e] == key[s]:
+            e += 1
+        size = e - s
+        bound += size * hot_window * passes if size > max_bucket else size * (size - 1) // 2
+        s = e
+    out = np.empty(bound, np.uint64)
+    m, s, b = 0, 0, np.uint64(base)
+    while s < n:
+        e = s + 1
+        while e < n and key[e] == key[s]:
+            e += 1
+        size = e - s
+        if size <= max_bucket:
+            for i in range(s, e):
+                for j in range(i + 1, e):
+                    if idx[i] != idx[j] and (src[i] == 0 or popcount(ph[i] ^ ph[j]) <= phash_distance):
+                        out[m] = np.uint64(min(idx[i], idx[j])) * b + np.uint64(max(idx[i], idx[j]))
+                        m += 1
+        else:
+            for p in range(passes):
+                by = np.argsort(ph[s:e] if p == 0 else geo[s:e], kind="mergesort")  # stable: idx breaks ties
+                for u in range(size):
+                    i = s + by[u]
+                    for d in range(1, min(hot_window, size - u - 1) + 1):
+                        j = s + by[u + d]
+                        if idx[i] != idx[j] and (src[i] == 0 or popcount(ph[i] ^ ph[j]) <= phash_distance):
+                            out[m] = np.uint64(min(idx[i], idx[j])) * b + np.uint64(max(idx[i], idx[j]))
+                            m += 1
+        s = e
+    return out[:m]
+
+
+@jit
+def _radix_sort(x, bits):
+    """``x`` (uint64, every value below ``2**bits``) sorted: least significant 11 bits first, one counting
+    pass each. A code of two image numbers has ~40 bits: four passes, ~5x faster than ``np.sort``."""
+    src, dst = x.copy(), np.empty_like(x)
+    shift = 0
+    while shift < bits:
+        counts = np.zeros(2049, np.int64)
+        for v in src:
+            counts[((v >> np.uint64(shift)) & np.uint64(2047)) + 1] += 1
+        for d in range(2048):
+            counts[d + 1] += counts[d]
+        for v in src:
+            d = (v >> np.uint64(shift)) & np.uint64(2047)
+            dst[counts[d]] = v
+            counts[d] += 1
+        src, dst = dst, src
+        shift += 11
+    return src
+
+
+@jit
+def _unique_sorted(x):
+    if len(x) == 0:
+        return x
+    out = np.empty_like(x)
+    out[0], m = x[0], 1
+    for i in range(1, len(x)):
+        if x[i] != x[i - 1]:
+            out[m] = x[i]
+            m += 1
+    return out[:m].copy()
 
 
 def unique_pairs(a: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:

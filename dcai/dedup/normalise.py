@@ -21,6 +21,7 @@ import pyspng
 from PIL import Image
 
 from dcai import imaging
+from dcai.dedup._jit import jit
 
 MIN_CONTRAST = 48  # darkest pixel at least this far below the background, else the image has no ink
 MAX_SIDE = 256  # larger images are box-reduced after hashing: every feature below is scale-free
@@ -109,19 +110,28 @@ def ink_mask(gray: np.ndarray) -> np.ndarray:
     The background is the commonest level (most of a glyph image is paper); a light-on-dark image is
     inverted first. Relative, not a fixed level, so JPEG, anti-aliased downscales and grey ink binarise alike.
     """
-    step = max(1, max(gray.shape) // 64)
-    bg = int(np.bincount(gray[::step, ::step].ravel(), minlength=256).argmax())
-    g = gray if bg >= 128 else 255 - gray
-    bg = max(bg, 255 - bg)
-    dark = int(g.min())
+    return _ink(np.ascontiguousarray(gray, dtype=np.uint8))
+
+
+@jit
+def _ink(gray):
+    h, w = gray.shape
+    step = max(1, max(h, w) // 64)
+    hist = np.zeros(256, np.int64)
+    for y in range(0, h, step):
+        for x in range(0, w, step):
+            hist[gray[y, x]] += 1
+    bg = int(np.argmax(hist))  # the first of equal counts
+    if bg >= 128:
+        dark = int(gray.min())
+        if bg - dark < MIN_CONTRAST:
+            return np.zeros((h, w), np.bool_)
+        return gray < bg - (bg - dark) // 3
+    # light on dark: compare 255 - g with 255 - bg
+    bg, dark = 255 - bg, 255 - int(gray.max())
     if bg - dark < MIN_CONTRAST:
-        return np.zeros(g.shape, dtype=bool)
-    return g < bg - (bg - dark) // 3
-
-
-def _starts(n: int, cells: int) -> np.ndarray:
-    """Start index of each of ``cells`` output cells over ``n`` input pixels (repeats when upscaling)."""
-    return (np.arange(cells) * n) // cells
+        return np.zeros((h, w), np.bool_)
+    return gray > 255 - (bg - (bg - dark) // 3)
 
 
 def normalise(gray: np.ndarray, *, size: int = 32) -> tuple[np.ndarray, float, float]:
@@ -130,25 +140,9 @@ def normalise(gray: np.ndarray, *, size: int = 32) -> tuple[np.ndarray, float, f
     ``extent``: ink bounding-box diagonal over the canvas diagonal (resize- and JPEG-proof).
     ``stroke``: mean stroke width (2 * area / perimeter) over the bounding box's longer side.
     """
-    ink = ink_mask(gray)
-    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    out = np.zeros((size, size), dtype=bool)
-    if rows.size == 0:
-        return out, 0.0, 0.0
-    crop = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    h, w = crop.shape
-    extent = float(np.hypot(h / ink.shape[0], w / ink.shape[1]) / np.sqrt(2))
-    perimeter = int((crop[1:] != crop[:-1]).sum() + (crop[:, 1:] != crop[:, :-1]).sum()) + 2 * (h + w)
-    stroke = float(2.0 * crop.sum() / perimeter / max(h, w))
-    scale = size / max(h, w)
-    oh, ow = max(1, min(size, round(h * scale))), max(1, min(size, round(w * scale)))
-    # max-pool each cell's source pixels (reduceat yields the single pixel when upscaling)
-    pooled = np.logical_or.reduceat(
-        np.logical_or.reduceat(crop, _starts(h, oh), axis=0), _starts(w, ow), axis=1
-    )
-    r0, c0 = (size - oh) // 2, (size - ow) // 2
-    out[r0 : r0 + oh, c0 : c0 + ow] = pooled
-    return out, extent, stroke
+    mask = np.zeros((size, size), dtype=bool)
+    values = _features(ink_mask(gray), size, 1.0, mask)
+    return mask, float(values[0]), float(values[1])
 
 
 def geometry(
@@ -157,22 +151,145 @@ def geometry(
     """``(sx, sy, area, cx, cy, edge)`` of the ink: spread (standard deviation + 0.3) along x and y and
     pixel count, in pixels of the original ``shape`` (``gray.shape`` if None), the centroid as fractions
     of the canvas width and height, and 1.0 where ink touches the canvas border (a shift or crop may
-    have cut some off); ``(0, 0, 0, 0.5, 0.5, 0)`` without ink.
+    have cut some off); ``(0, 0, 0, 0.5, 0.5, 0)`` with fewer than two ink pixels.
 
     Resize scales them with the canvas and keeps ``cx, cy``; crop and shift keep them in pixels
     exactly, JPEG nearly, rotation and a 1 px stroke change within ~10 % (the verifier's gates).
     """
-    ink = ink_mask(gray)
-    ys, xs = np.nonzero(ink)
-    if ys.size < 2:
-        return 0.0, 0.0, 0.0, 0.5, 0.5, 0.0
-    h, w = gray.shape
-    edge = float(ink[0].any() or ink[-1].any() or ink[:, 0].any() or ink[:, -1].any())
-    scale = (shape[1] / w) if shape else 1.0
-    # + 0.3 px: a one-pixel-wide stroke has spread 0 across it, and a ratio of zeros says nothing
-    sx, sy = (float(xs.std()) + 0.3) * scale, (float(ys.std()) + 0.3) * scale
-    cx, cy = (float(xs.mean()) + 0.5) / w, (float(ys.mean()) + 0.5) / h
-    return sx, sy, float(ys.size) * scale * scale, cx, cy, edge
+    scale = (shape[1] / gray.shape[1]) if shape else 1.0
+    values = _features(ink_mask(gray), 8, scale, np.zeros((8, 8), dtype=bool))
+    return tuple(float(v) for v in values[2:])  # type: ignore[return-value]
+
+
+@jit
+def _block_sum(a, lo, n):
+    """numpy's pairwise summation of ``a[lo : lo + n]`` for ``n <= 128``: eight running sums."""
+    if n < 8:
+        res = -0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r = a[lo : lo + 8].copy()
+    i = 8
+    while i < n - n % 8:
+        for j in range(8):
+            r[j] += a[lo + i + j]
+        i += 8
+    res = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@jit
+def _pairwise_sum(a):
+    """numpy's pairwise summation of float64 ``a``, in its order (the same last bit): halves (cut at a
+    multiple of 8) summed apart down to blocks of 128. An explicit stack, not recursion: numba's cache
+    cannot load a recursive function."""
+    lo, n = np.zeros(64, np.int64), np.zeros(64, np.int64)
+    phase, left = np.zeros(64, np.int64), np.zeros(64)
+    lo[0], n[0], top, ret = 0, len(a), 1, 0.0
+    while top:
+        i = top - 1
+        half = n[i] // 2 - (n[i] // 2) % 8
+        if phase[i] == 0 and n[i] <= 128:
+            ret, top = _block_sum(a, lo[i], n[i]), top - 1
+        elif phase[i] == 2:  # both halves done
+            ret, top = left[i] + ret, top - 1
+        else:  # phase 0: sum the first half; phase 1: keep it, sum the second
+            if phase[i] == 1:
+                left[i] = ret
+            lo[top], n[top], phase[top] = lo[i] + half * phase[i], n[i] - half if phase[i] else half, 0
+            phase[i] += 1
+            top += 1
+    return ret
+
+
+@jit
+def _std(v, mean):
+    """``np.std`` of the integers ``v`` with their mean given, bit for bit."""
+    d = np.empty(len(v))
+    for i in range(len(v)):
+        x = v[i] - mean
+        d[i] = x * x
+    return np.sqrt((0.0 + _pairwise_sum(d)) / len(v))
+
+
+@jit
+def _features(ink, size, scale, mask):
+    """One pass over an ink mask: writes the normalised ``mask`` (size × size, zeroed) and returns
+    ``(extent, stroke, sx, sy, area, cx, cy, edge)`` float64 (see :func:`normalise`, :func:`geometry`;
+    ``scale``: original width over ``ink``'s)."""
+    h, w = ink.shape
+    n = 0
+    r0, r1, c0, c1 = h, -1, w, -1
+    for y in range(h):
+        for x in range(w):
+            if ink[y, x]:
+                n += 1
+                r0, r1, c0, c1 = min(r0, y), max(r1, y), min(c0, x), max(c1, x)
+    out = np.zeros(8)
+    out[5], out[6] = 0.5, 0.5
+    if n == 0:
+        return out
+    bh, bw = r1 - r0 + 1, c1 - c0 + 1
+    out[0] = np.hypot(bh / h, bw / w) / np.sqrt(2.0)
+    flips = 0
+    for y in range(r0, r1 + 1):
+        for x in range(c0, c1 + 1):
+            if y > r0 and ink[y, x] != ink[y - 1, x]:
+                flips += 1
+            if x > c0 and ink[y, x] != ink[y, x - 1]:
+                flips += 1
+    perimeter = flips + 2 * (bh + bw)
+    longer = max(bh, bw)
+    out[1] = 2.0 * n / perimeter / longer
+    # the bounding box scaled (aspect kept, centred) so its longer side fills `size` cells; a cell is
+    # ink if any source pixel in it is (cell k covers source (k * n) // cells up to the next cell's start)
+    f = size / longer
+    oh, ow = max(1, min(size, int(np.rint(bh * f)))), max(1, min(size, int(np.rint(bw * f))))
+    top, left = (size - oh) // 2, (size - ow) // 2
+    for i in range(oh):
+        ys = r0 + (i * bh) // oh
+        ye = r0 + ((i + 1) * bh) // oh if i + 1 < oh else r1 + 1
+        ye = max(ye, ys + 1)
+        for j in range(ow):
+            xs = c0 + (j * bw) // ow
+            xe = c0 + ((j + 1) * bw) // ow if j + 1 < ow else c1 + 1
+            xe = max(xe, xs + 1)
+            hit = False
+            for y in range(ys, ye):
+                for x in range(xs, xe):
+                    if ink[y, x]:
+                        hit = True
+                        break
+                if hit:
+                    break
+            mask[top + i, left + j] = hit
+    if n < 2:
+        return out
+    xs_, ys_ = np.empty(n, np.int64), np.empty(n, np.int64)  # np.nonzero's order: row by row
+    k, sx, sy = 0, 0, 0
+    for y in range(r0, r1 + 1):
+        for x in range(c0, c1 + 1):
+            if ink[y, x]:
+                xs_[k], ys_[k] = x, y
+                sx += x
+                sy += y
+                k += 1
+    mx, my = sx / n, sy / n  # integer sums: exact, as numpy's
+    out[2] = (_std(xs_, mx) + 0.3) * scale
+    out[3] = (_std(ys_, my) + 0.3) * scale
+    out[4] = float(n) * scale * scale
+    out[5], out[6] = (mx + 0.5) / w, (my + 0.5) / h
+    edge = False
+    for x in range(w):
+        edge = edge or ink[0, x] or ink[h - 1, x]
+    for y in range(h):
+        edge = edge or ink[y, 0] or ink[y, w - 1]
+    out[7] = 1.0 if edge else 0.0
+    return out
 
 
 def normalise_batch(
@@ -181,18 +298,16 @@ def normalise_batch(
     """``{"mask": (N, size, size) bool, "extent", "stroke", "sx", "sy", "area", "cx", "cy", "edge": (N,) float32}``.
 
     ``shapes``: each image's ``(H, W)`` before :func:`decode` reduced it (``sx, sy, area`` are in those pixels).
+    One compiled pass an image (:func:`_features`) gives the mask and every scalar.
     """
     n = len(grays)
     mask = np.zeros((n, size, size), dtype=bool)
-    out = {
-        k: np.zeros(n, dtype=np.float32) for k in ("extent", "stroke", "sx", "sy", "area", "cx", "cy", "edge")
-    }
+    values = np.zeros((n, 8))
     for i, g in enumerate(grays):
-        mask[i], out["extent"][i], out["stroke"][i] = normalise(g, size=size)
-        geo = geometry(g, shapes[i] if shapes else None)
-        for k, v in zip(("sx", "sy", "area", "cx", "cy", "edge"), geo):
-            out[k][i] = v
-    return {"mask": mask, **out}
+        scale = shapes[i][1] / g.shape[1] if shapes else 1.0
+        values[i] = _features(ink_mask(g), size, scale, mask[i])
+    names = ("extent", "stroke", "sx", "sy", "area", "cx", "cy", "edge")
+    return {"mask": mask, **{k: values[:, j].astype(np.float32) for j, k in enumerate(names)}}
 
 
 def pack(mask: np.ndarray) -> np.ndarray:

@@ -10,20 +10,12 @@ transform of the same pixels and leaves a small residual; two drawings by one ha
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
 from PIL import Image
 
 from dcai import imaging
 from dcai.dedup import normalise
-
-# The per-pair work below is a dozen passes over two small float images (48-128 px): as numpy calls each
-# pass allocates a temporary and pays a call's overhead, which on such images costs more than the
-# arithmetic. The passes are fused loops compiled by numba (`cache=True`: compiled once per machine into
-# __pycache__, then loaded by every worker).
-_jit = njit(cache=True, nogil=True)
-# For the sums of a residual only: lets the compiler reorder (and so vectorise) them; a residual then moves
-# in its last bits, far below any tolerance. Resampling keeps PIL's order, to keep PIL's pixels.
-_jit_sums = njit(cache=True, nogil=True, fastmath=True)
+from dcai.dedup._jit import jit as _jit
+from dcai.dedup._jit import jit_sums as _jit_sums
 
 MAX_SIDE = 512  # larger pairs are compared box-reduced by one common factor (crop offsets then round)
 

@@ -5,66 +5,78 @@ cells of B's ink, and of B's within ``radius`` of A's. One cell of tolerance abs
 by rotation, crop and stroke width; taking the smaller side means a glyph is not a duplicate of a
 glyph that merely contains it. The pair must also be geometrically consistent with one of the promised
 transforms (see :func:`consistent`): that, not the mask, is what separates look-alike glyphs.
+
+Both run as compiled loops (numba, see ``dcai.dedup._jit``): a 1 M-image run gates ~250 M candidate
+pairs, where numpy's temporaries cost ~0.4 µs a pair for the gate and ~10 µs for the overlap of
+unpacked masks. The masks stay packed: a mask row of ``S <= 56`` cells is one 64-bit word, grown by
+shifts and OR, and an overlap is a popcount.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
+from dcai.dedup._jit import jit, popcount
 from dcai.dedup.join import FEATURES
 
-
-def dilate(x: np.ndarray, radius: int) -> np.ndarray:
-    """``(..., H, W)`` grown by ``radius`` cells: the maximum over each square neighbourhood (bool masks:
-    any ink near; grey darkness: the darkest near), no wrap-around."""
-    if radius <= 0:
-        return x
-    h, w = x.shape[-2:]
-    padded = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(radius, radius), (radius, radius)])
-    out = x.copy()
-    for dy in range(2 * radius + 1):
-        for dx in range(2 * radius + 1):
-            np.maximum(out, padded[..., dy : dy + h, dx : dx + w], out=out)
-    return out
+MAX_SIZE = 56  # mask side a row word holds (with the 7 bits a row may start into its first byte)
+GEOMETRY = tuple(k for k in FEATURES if k != "mask")  # the per-image scalars consistent() reads
+GATE_OPTIONS = (
+    "scale_tol",
+    "crop_max",
+    "crop_tol",
+    "resize_tol",
+    "aspect_tol",
+    "place_tol",
+    "turn_tol",
+    "cut_tol",
+)
+GATE_DEFAULTS = (0.1, 0.12, 0.02, 0.05, 0.03, 0.015, 0.035, 0.1)
 
 
 def similarity(mask_a: np.ndarray, mask_b: np.ndarray, *, radius: int = 1) -> np.ndarray:
-    """``min(|A ∩ grow(B)| / |A|, |B ∩ grow(A)| / |B|)`` per pair; 0 where either mask is empty."""
-    a, b = mask_a.reshape(len(mask_a), -1), mask_b.reshape(len(mask_b), -1)
-    ga = dilate(mask_a, radius).reshape(len(mask_a), -1)
-    gb = dilate(mask_b, radius).reshape(len(mask_b), -1)
-    na, nb = a.sum(axis=1), b.sum(axis=1)
-    in_a = (a & gb).sum(axis=1) / np.maximum(na, 1)
-    in_b = (b & ga).sum(axis=1) / np.maximum(nb, 1)
-    return np.where((na > 0) & (nb > 0), np.minimum(in_a, in_b), 0.0)
+    """``min(|A ∩ grow(B)| / |A|, |B ∩ grow(A)| / |B|)`` per pair of ``(M, S, S)`` bool masks; 0 where
+    either mask is empty. ``grow``: every cell within ``radius`` (a square), no wrap-around."""
+    from dcai.dedup.normalise import pack
+
+    size = mask_a.shape[-1]
+    _check_size(size)
+    packed = np.concatenate([pack(mask_a), pack(mask_b)])
+    m = len(mask_a)
+    return _overlaps(packed, np.arange(m), np.arange(m, 2 * m), size, radius)
 
 
-def _log_ratio(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """``log(x / y)`` per pair, infinite where either is zero (no ink: nothing is consistent with it)."""
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    ok = (x > 0) & (y > 0)
-    return np.where(ok, np.log(np.where(ok, x, 1.0) / np.where(ok, y, 1.0)), np.inf)
+def _check_size(size: int) -> None:
+    if size > MAX_SIZE:
+        raise ValueError(f"dedup: mask size {size} is above {MAX_SIZE}, the widest row the verifier packs")
 
 
-def consistent(
-    a: dict[str, np.ndarray],
-    b: dict[str, np.ndarray],
-    *,
-    scale_tol: float = 0.1,
-    crop_max: float = 0.12,
-    crop_tol: float = 0.02,
-    resize_tol: float = 0.05,
-    aspect_tol: float = 0.03,
-    place_tol: float = 0.015,
-    turn_tol: float = 0.035,
-    cut_tol: float = 0.1,
-) -> np.ndarray:
+def _tolerances(options: dict) -> np.ndarray:
+    unknown = set(options) - set(GATE_OPTIONS)
+    if unknown:
+        raise TypeError(f"unknown gate options {sorted(unknown)}; known: {GATE_OPTIONS}")
+    return np.array([options.get(k, d) for k, d in zip(GATE_OPTIONS, GATE_DEFAULTS)], np.float64)
+
+
+def _columns(feats: dict) -> tuple:
+    """The geometry as the compiled gate reads it (``GEOMETRY`` order): canvas sides int64, the rest
+    float32 (as stored)."""
+    return tuple(
+        np.ascontiguousarray(feats[k], np.int64 if k.startswith("canvas") else np.float32) for k in GEOMETRY
+    )
+
+
+def consistent(a: dict[str, np.ndarray], b: dict[str, np.ndarray], **options: float) -> np.ndarray:
     """``(M,)`` bool: could one image of each pair be the other after one of the promised transforms?
 
     ``a``, ``b``: per pair ``canvas_w``, ``canvas_h``, the ink's spread ``sx, sy`` and pixel count
     ``area`` (original pixels), its centroid ``cx, cy`` (canvas fractions) and ``edge`` (ink touches the
-    border), see ``normalise.geometry``.
-    Tolerances are logs (0.1 = 10 %) except ``place_tol`` (a canvas fraction). A pair passes as
+    border), see ``normalise.geometry``. ``options``: ``scale_tol`` (0.1), ``crop_max`` (0.12),
+    ``crop_tol`` (0.02), ``resize_tol`` (0.05), ``aspect_tol`` (0.03), ``place_tol`` (0.015),
+    ``turn_tol`` (0.035), ``cut_tol`` (0.1); logs (0.1 = 10 %) except ``place_tol`` and ``turn_tol``
+    (canvas fractions). A pair passes as
 
     - **same canvas** (JPEG, shift, rotation and a 1 px stroke change keep it exactly): equal canvas size,
       and either ``sx``, ``sy``, ``area`` within ``crop_tol`` (JPEG, shift: nothing resampled) or the
@@ -81,50 +93,156 @@ def consistent(
     The 32×32 mask cannot tell two writings of one short stroke apart (they normalise to the same
     blob); these invariants can: a distinct image comes with its own canvas, size and placement.
     """
-    wa, ha = a["canvas_w"].astype(np.float64), a["canvas_h"].astype(np.float64)
-    wb, hb = b["canvas_w"].astype(np.float64), b["canvas_h"].astype(np.float64)
+    m = len(np.asarray(a["area"]))
+    both = {k: np.concatenate([np.asarray(a[k]), np.asarray(b[k])]) for k in GEOMETRY}
+    return _gates(_columns(both), np.arange(m), np.arange(m, 2 * m), _tolerances(options))
+
+
+@jit
+def _log_ratio(x, y):
+    """``log(x / y)``, infinite where either is zero (no ink: nothing is consistent with it)."""
+    return math.log(x / y) if x > 0 and y > 0 else math.inf
+
+
+@jit
+def _kept(i, j, sx, sy, area, tol, crop_tol, cut_tol, ea, eb):
+    """No resampling (JPEG, shift, crop): spread and pixel count kept. Ink touching one image's border may
+    have been cut off there (shift, crop): that image may hold up to ``cut_tol`` less ink (never more),
+    and both spreads may differ by ``cut_tol``."""
+    lar = _log_ratio(float(area[i]), float(area[j]))
+    if not ((-cut_tol if ea else -crop_tol) <= lar <= (cut_tol if eb else crop_tol)):
+        return False
+    spread_tol = cut_tol if ea or eb else crop_tol
+    return (
+        abs(_log_ratio(float(sx[i]), float(sx[j]))) <= spread_tol
+        and abs(_log_ratio(float(sy[i]), float(sy[j]))) <= spread_tol
+    )
+
+
+@jit
+def _consistent(i, j, w, h, sx, sy, area, cx, cy, edge, tol):
+    """:func:`consistent` of images ``i`` and ``j``, cheapest tests first. Spreads and areas compare in
+    float64, centroid differences in float32 (the stored precision)."""
+    scale_tol, crop_max, crop_tol, resize_tol, aspect_tol = tol[0], tol[1], tol[2], tol[3], tol[4]
+    place_tol, turn_tol, cut_tol = np.float32(tol[5]), np.float32(tol[6]), tol[7]
+    if not (area[i] > 0 and area[j] > 0):
+        return False
+    wa, ha, wb, hb = float(w[i]), float(h[i]), float(w[j]), float(h[j])
+    ea, eb = edge[i] > 0, edge[j] > 0
+    if wa == wb and ha == hb:
+        # same canvas: the ink moved without resampling, or it stayed in place (rotation about the canvas
+        # centre moves the centroid by <= 5° x its distance from the centre, a stroke change not at all)
+        # and its overall spread changed by at most scale_tol
+        if _kept(i, j, sx, sy, area, tol, crop_tol, cut_tol, ea, eb):
+            return True
+        if not (abs(cx[i] - cx[j]) <= turn_tol and abs(cy[i] - cy[j]) <= turn_tol):
+            return False
+        return abs(_log_ratio(float(np.hypot(sx[i], sy[i])), float(np.hypot(sx[j], sy[j])))) <= scale_tol
     lw, lh = _log_ratio(wa, wb), _log_ratio(ha, hb)
-    lx, ly, lar = _log_ratio(a["sx"], b["sx"]), _log_ratio(a["sy"], b["sy"]), _log_ratio(a["area"], b["area"])
-    lr = _log_ratio(np.hypot(a["sx"], a["sy"]), np.hypot(b["sx"], b["sy"]))
-    equal = (wa == wb) & (ha == hb)
-    # same canvas: either the ink moved without resampling (JPEG, shift: spread and pixel count kept), or
-    # it stayed in place (rotation about the canvas centre moves the centroid by ≤ 5° x its distance from
-    # the centre, a stroke change not at all) and its overall spread changed by at most scale_tol.
-    # Ink touching one image's border may have been cut off there (shift, crop): that image may hold up
-    # to cut_tol less ink (never more), and both spreads may differ by cut_tol
-    ea, eb = np.asarray(a["edge"]) > 0, np.asarray(b["edge"]) > 0
-    lo, hi = np.where(ea, -cut_tol, -crop_tol), np.where(eb, cut_tol, crop_tol)  # allowed log(area a / b)
-    spread_tol = np.where(ea | eb, cut_tol, crop_tol)
-    pixels = (lar >= lo) & (lar <= hi) & (np.abs(lx) <= spread_tol) & (np.abs(ly) <= spread_tol)
-    stayed = (np.abs(a["cx"] - b["cx"]) <= turn_tol) & (np.abs(a["cy"] - b["cy"]) <= turn_tol)
-    same = equal & (pixels | (stayed & (np.abs(lr) <= scale_tol)))
+    a_big = wa * ha >= wb * hb
+    sign = 1.0 if a_big else -1.0
     # crop: the larger canvas lost 0..crop_max per side; its centroid, in pixels, sits further right
     # (down) by what was cut on the left (top): between 0 and the width (height) lost, 1.5 px of slack
-    a_big = wa * ha >= wb * hb
-    sw, sh = np.where(a_big, lw, -lw), np.where(a_big, lh, -lh)
-    inside = (sw >= 0) & (sh >= 0) & (sw <= crop_max) & (sh <= crop_max)
-    dx = np.where(a_big, 1, -1) * (a["cx"] * wa - b["cx"] * wb)
-    dy = np.where(a_big, 1, -1) * (a["cy"] * ha - b["cy"] * hb)
-    moved = (dx >= -1.5) & (dx <= np.abs(wa - wb) + 1.5) & (dy >= -1.5) & (dy <= np.abs(ha - hb) + 1.5)
-    crop = ~equal & inside & pixels & moved
+    if 0 <= sign * lw <= crop_max and 0 <= sign * lh <= crop_max:
+        dx = sign * (float(cx[i]) * wa - float(cx[j]) * wb)
+        dy = sign * (float(cy[i]) * ha - float(cy[j]) * hb)
+        if (
+            -1.5 <= dx <= abs(wa - wb) + 1.5
+            and -1.5 <= dy <= abs(ha - hb) + 1.5
+            and _kept(i, j, sx, sy, area, tol, crop_tol, cut_tol, ea, eb)
+        ):
+            return True
     # resize: scale the smaller image's spread up by the canvas factor f; bilinear blur may move a thin
     # stroke's spread by about a pixel of the smaller image, hence the f * 1 px of slack
-    f = np.exp(np.abs(0.5 * (lw + lh)))
-    sxa, sxb, sya, syb = (np.asarray(x, np.float64) for x in (a["sx"], b["sx"], a["sy"], b["sy"]))
-    big_x, small_x = np.where(a_big, sxa, sxb), np.where(a_big, sxb, sxa)
-    big_y, small_y = np.where(a_big, sya, syb), np.where(a_big, syb, sya)
-    spread = (np.abs(big_x - f * small_x) <= resize_tol * big_x + 0.5 * f) & (
-        np.abs(big_y - f * small_y) <= resize_tol * big_y + 0.5 * f
+    if not (
+        abs(cx[i] - cx[j]) <= place_tol and abs(cy[i] - cy[j]) <= place_tol and abs(lw - lh) <= aspect_tol
+    ):
+        return False
+    f = math.exp(abs(0.5 * (lw + lh)))
+    big, small = (i, j) if a_big else (j, i)
+    bx, by = float(sx[big]), float(sy[big])
+    return (
+        abs(bx - f * float(sx[small])) <= resize_tol * bx + 0.5 * f
+        and abs(by - f * float(sy[small])) <= resize_tol * by + 0.5 * f
     )
-    resize = (
-        ~equal
-        & (np.abs(lw - lh) <= aspect_tol)
-        & spread
-        & (np.abs(a["cx"] - b["cx"]) <= place_tol)
-        & (np.abs(a["cy"] - b["cy"]) <= place_tol)
-    )
-    has_ink = (np.asarray(a["area"]) > 0) & (np.asarray(b["area"]) > 0)
-    return has_ink & (same | crop | resize)
+
+
+@jit
+def _gates(columns, a, b, tol):
+    sx, sy, area, cx, cy, edge, w, h = columns
+    out = np.empty(len(a), np.bool_)
+    for k in range(len(a)):
+        out[k] = _consistent(a[k], b[k], w, h, sx, sy, area, cx, cy, edge, tol)
+    return out
+
+
+@jit
+def _rows(packed, i, size, out):
+    """Image ``i``'s mask rows (``np.packbits`` order: row-major, first cell in the high bit) as words."""
+    full = (np.uint64(1) << np.uint64(size)) - np.uint64(1)
+    for y in range(size):
+        start = y * size
+        first, last = start >> 3, (start + size - 1) >> 3
+        word = np.uint64(0)
+        for k in range(first, last + 1):
+            word = (word << np.uint64(8)) | np.uint64(packed[i, k])
+        out[y] = (word >> np.uint64((last - first + 1) * 8 - (start & 7) - size)) & full
+
+
+@jit
+def _grow(rows, radius, size, out):
+    """Rows dilated by ``radius`` cells (a square), no wrap-around."""
+    full = (np.uint64(1) << np.uint64(size)) - np.uint64(1)
+    for y in range(size):
+        acc = np.uint64(0)
+        for yy in range(max(0, y - radius), min(size, y + radius + 1)):
+            r = rows[yy]
+            acc |= r
+            for d in range(1, radius + 1):
+                acc |= ((r << np.uint64(d)) & full) | (r >> np.uint64(d))
+        out[y] = acc
+
+
+@jit
+def _overlap(packed, i, j, size, radius, ra, rb, ga, gb):
+    _rows(packed, i, size, ra)
+    _rows(packed, j, size, rb)
+    _grow(ra, radius, size, ga)
+    _grow(rb, radius, size, gb)
+    na = nb = in_a = in_b = 0
+    for y in range(size):
+        na += popcount(ra[y])
+        nb += popcount(rb[y])
+        in_a += popcount(ra[y] & gb[y])
+        in_b += popcount(rb[y] & ga[y])
+    if na == 0 or nb == 0:
+        return 0.0
+    return min(in_a / na, in_b / nb)
+
+
+@jit
+def _overlaps(packed, a, b, size, radius):
+    bufs = np.zeros((4, size), np.uint64)
+    out = np.empty(len(a))
+    for k in range(len(a)):
+        out[k] = _overlap(packed, a[k], b[k], size, radius, bufs[0], bufs[1], bufs[2], bufs[3])
+    return out
+
+
+@jit
+def _check(columns, packed, a, b, size, radius, threshold, tol):
+    sx, sy, area, cx, cy, edge, w, h = columns
+    keep, score = np.empty(len(a), np.int64), np.empty(len(a))
+    bufs = np.zeros((4, size), np.uint64)
+    m = 0
+    for k in range(len(a)):
+        if not _consistent(a[k], b[k], w, h, sx, sy, area, cx, cy, edge, tol):
+            continue
+        s = _overlap(packed, a[k], b[k], size, radius, bufs[0], bufs[1], bufs[2], bufs[3])
+        if s >= threshold:
+            keep[m], score[m] = k, s
+            m += 1
+    return keep[:m].copy(), score[:m].copy()
 
 
 def check(
@@ -140,35 +258,20 @@ def check(
     """Pairs ``(a[i], b[i])`` of rows of ``feats`` → ``(positions accepted, their scores)``.
 
     ``feats``: per image the packed ``mask`` (``(N, bytes)`` uint8) and the geometry of
-    :func:`consistent`. The geometric gate runs first: it is a few scalar operations a pair and, on
-    handwriting, rejects ~95 % of the LSH candidates, so the mask overlap (~10 µs a pair) is computed on
-    the survivors only.
+    :func:`consistent`. One compiled pass: the geometric gate first (a few scalar operations; on
+    handwriting it rejects ~95 % of the LSH candidates), the mask overlap on the survivors only.
     """
-    from dcai.dedup.normalise import unpack
-
-    chunk = CHUNK
-    side = lambda rows: {k: feats[k][rows] for k in GEOMETRY}  # noqa: E731
-    gated = np.concatenate(
-        [
-            i + np.flatnonzero(consistent(side(a[i : i + chunk]), side(b[i : i + chunk]), **gate_options))
-            for i in range(0, len(a), chunk)
-        ]
-        or [np.empty(0, np.int64)]
+    _check_size(size)
+    return _check(
+        _columns(feats),
+        np.ascontiguousarray(feats["mask"], np.uint8),
+        np.ascontiguousarray(a, np.int64),
+        np.ascontiguousarray(b, np.int64),
+        size,
+        radius,
+        threshold,
+        _tolerances(gate_options),
     )
-    # the overlap unpacks masks to 1 byte a cell (and dilates them): bounded batches keep a reducer's
-    # memory flat however many pairs its partition holds
-    step = max(1, chunk // 16)
-    scores = [
-        similarity(unpack(feats["mask"][a[g]], size), unpack(feats["mask"][b[g]], size), radius=radius)
-        for g in (gated[i : i + step] for i in range(0, len(gated), step))
-    ]
-    score = np.concatenate(scores) if scores else np.empty(0)
-    hit = score >= threshold
-    return gated[hit], score[hit]
-
-
-CHUNK = 262_144  # pairs gated at once (~30 MB of gathered features); the overlap runs on CHUNK // 16
-GEOMETRY = tuple(k for k in FEATURES if k != "mask")  # the per-image scalars consistent() reads
 
 
 def verify_table(batch, *, size: int, radius: int, threshold: float, **gate_options):

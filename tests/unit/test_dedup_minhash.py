@@ -1,6 +1,7 @@
 """MinHash signatures: bit-identical to datasketch, and the Jaccard estimate tracks the true Jaccard."""
 
 import numpy as np
+import pytest
 from datasketch import MinHash
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -54,3 +55,55 @@ def test_bucket_pairs_all_pairs_and_hot_bucket_window():
     hot = lsh.bucket_pairs(rows, max_bucket=4, hot_window=2)
     assert len(hot["a"]) == 4 + 3  # each member meets its next 2 only
     assert (hot["a"] < hot["b"]).all()
+
+
+def _ref_bucket_pairs(rows, max_bucket, hot_window, phash_distance):
+    """The numpy bucket_pairs the compiled one replaced: the reference its pairs must equal."""
+    orders = ["ph"] + (["geo"] if "geo" in rows else [])
+    out = set()
+    for pass_no, by in enumerate(orders):
+        order = np.lexsort((rows["idx"], rows[by], rows["key"]))
+        key, idx, ph, src = (rows[k][order] for k in ("key", "idx", "ph", "src"))
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        for s, e in zip(starts, np.r_[starts[1:], len(key)]):
+            hot = e - s > max_bucket
+            if not hot and pass_no:
+                continue
+            for i in range(s, e):
+                for j in range(i + 1, min(e, i + hot_window + 1) if hot else e):
+                    near = src[i] == 0 or bin(int(ph[i]) ^ int(ph[j])).count("1") <= phash_distance
+                    if near and idx[i] != idx[j]:
+                        out.add((min(idx[i], idx[j]), max(idx[i], idx[j])))
+    return sorted(out)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_bucket_pairs_match_the_reference(seed):
+    """Small and hot buckets, MinHash and pHash rows (the Hamming filter), ties in pHash and geo order."""
+    rng = np.random.default_rng(seed)
+    n_img = 300
+    idx = rng.integers(0, n_img, 3000)
+    rows = {
+        "key": rng.integers(0, 40, 3000).astype(np.uint64),  # few keys: buckets of ~75, some hot
+        "idx": idx.astype(np.int64),
+        "ph": (rng.integers(0, 1 << 62, n_img, dtype=np.uint64) & np.uint64(0xFFFF00000000FFF0))[idx],
+        "src": rng.integers(0, 2, 3000).astype(np.uint8),
+        "geo": rng.integers(0, 5, n_img).astype(np.uint64)[idx],
+    }
+    rows["src"] = (rows["key"] % np.uint64(2)).astype(np.uint8)  # a bucket's rows share their source
+    for max_bucket, window, dist in ((64, 8, 8), (200, 8, 20), (16, 3, 30)):
+        got = lsh.bucket_pairs(rows, max_bucket=max_bucket, hot_window=window, phash_distance=dist)
+        want = _ref_bucket_pairs(rows, max_bucket, window, dist)
+        assert list(zip(got["a"].tolist(), got["b"].tolist())) == want
+        no_geo = {k: v for k, v in rows.items() if k != "geo"}
+        got = lsh.bucket_pairs(no_geo, max_bucket=max_bucket, hot_window=window, phash_distance=dist)
+        assert list(zip(got["a"].tolist(), got["b"].tolist())) == _ref_bucket_pairs(
+            no_geo, max_bucket, window, dist
+        )
+
+
+@pytest.mark.parametrize("bits", [1, 11, 12, 33, 40, 63])
+def test_radix_sort_and_unique_are_numpys(bits):
+    x = np.random.default_rng(bits).integers(0, 2**bits, 5000, dtype=np.uint64)
+    assert np.array_equal(lsh._radix_sort(x, bits), np.sort(x))
+    assert np.array_equal(lsh._unique_sorted(np.sort(x)), np.unique(x))
