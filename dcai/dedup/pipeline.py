@@ -282,9 +282,9 @@ def check_pixels(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Check each accepted near pair at native resolution; ``(kept (M,) bool, ratio (M,), transform (M,))``.
 
-    A Ray Data map over the pairs (``cfg.pixel_batch`` a task): the pairs are few (the cheap gates
-    passed them) but each costs two decodes and a registration search (~0.5 ms), and at scale they are
-    millions, too many for the driver. The files come from ``store`` (see :func:`read_inline`; one
+    A Ray Data map over the pairs (at most ``cfg.pixel_batch`` a task, and at least 4 tasks a CPU of the
+    cluster): the pairs are few (the cheap gates passed them) but each costs two decodes and a
+    registration search (~0.3 ms), and at scale they are millions, too many for the driver. The files come from ``store`` (see :func:`read_inline`; one
     object-store copy every task reads) or, past it, are re-read from their URIs, which come from the
     manifest (or the earlier run's sketches with ``--against``) that the driver holds anyway.
     See ``pixels.explain``.
@@ -300,7 +300,8 @@ def check_pixels(
             "uri_b": pa.array(uris[b].tolist(), pa.string()),
         }
     )
-    step = cfg.pixel_batch
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    step = max(1, min(cfg.pixel_batch, -(-len(a) // (4 * cpus))))
     ds = ray.data.from_arrow([t.slice(i, step) for i in range(0, t.num_rows, step)])
     fn = partial(
         _check_with_store,
