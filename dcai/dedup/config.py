@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from dcai.config import StageConfig
-from dcai.dedup import pixels
+from dcai.dedup import pixels, verify
 
 
 @dataclass(frozen=True)
@@ -88,22 +88,12 @@ class DedupConfig(StageConfig):
 
     def gate_options(self) -> dict[str, float]:
         """The keyword arguments of ``verify.consistent``."""
-        names = (
-            "scale_tol",
-            "crop_max",
-            "crop_tol",
-            "resize_tol",
-            "aspect_tol",
-            "place_tol",
-            "turn_tol",
-            "cut_tol",
-        )
-        return {k: getattr(self, k) for k in names}
+        return {k: getattr(self, k) for k in verify.GATE_OPTIONS}
 
     def __post_init__(self) -> None:
         self._check(
-            8 <= self.size <= 56 and self.size % self.grid == 0,
-            f"size must be in [8, 56] (a mask row is one 64-bit word) and a multiple of grid, "
+            8 <= self.size <= verify.MAX_SIZE and self.size % self.grid == 0,
+            f"size must be in [8, {verify.MAX_SIZE}] (a mask row is one 64-bit word) and a multiple of grid, "
             f"got size={self.size}, grid={self.grid}",
         )
         self._check(

@@ -105,8 +105,7 @@ def bucket_pairs(
         phash_distance,
         base,
     )
-    codes = _unique_sorted(_radix_sort(codes, (base * base - 1).bit_length()))
-    return {"a": (codes // np.uint64(base)).astype(np.int64), "b": (codes % np.uint64(base)).astype(np.int64)}
+    return _unique_codes(codes, base)
 
 
 @jit
@@ -133,8 +132,8 @@ def _bucket_pairs(key, idx, ph, src, geo, use_geo, max_bucket, hot_window, phash
         if size <= max_bucket:
             for i in range(s, e):
                 for j in range(i + 1, e):
-                    if idx[i] != idx[j] and (src[i] == 0 or popcount(ph[i] ^ ph[j]) <= phash_distance):
-                        out[m] = np.uint64(min(idx[i], idx[j])) * b + np.uint64(max(idx[i], idx[j]))
+                    if _near(i, j, idx, ph, src, phash_distance):
+                        out[m] = _code(idx[i], idx[j], b)
                         m += 1
         else:
             for p in range(passes):
@@ -143,11 +142,29 @@ def _bucket_pairs(key, idx, ph, src, geo, use_geo, max_bucket, hot_window, phash
                     i = s + by[u]
                     for d in range(1, min(hot_window, size - u - 1) + 1):
                         j = s + by[u + d]
-                        if idx[i] != idx[j] and (src[i] == 0 or popcount(ph[i] ^ ph[j]) <= phash_distance):
-                            out[m] = np.uint64(min(idx[i], idx[j])) * b + np.uint64(max(idx[i], idx[j]))
+                        if _near(i, j, idx, ph, src, phash_distance):
+                            out[m] = _code(idx[i], idx[j], b)
                             m += 1
         s = e
     return out[:m]
+
+
+@jit
+def _near(i, j, idx, ph, src, phash_distance):
+    """Rows ``i``, ``j`` of one bucket make a pair: two images, and a pHash bucket's within the distance."""
+    return idx[i] != idx[j] and (src[i] == 0 or popcount(ph[i] ^ ph[j]) <= phash_distance)
+
+
+@jit
+def _code(x, y, base):
+    """The pair of image numbers ``x != y`` as one uint64, smaller first: ``min * base + max``."""
+    return np.uint64(min(x, y)) * base + np.uint64(max(x, y))
+
+
+def _unique_codes(codes: np.ndarray, base: int) -> dict[str, np.ndarray]:
+    """Pair codes (:func:`_code`) → the distinct pairs ``{"a", "b"}``, sorted."""
+    codes = _unique_sorted(_radix_sort(codes, (base * base - 1).bit_length()))
+    return {"a": (codes // np.uint64(base)).astype(np.int64), "b": (codes % np.uint64(base)).astype(np.int64)}
 
 
 @jit
@@ -185,12 +202,8 @@ def _unique_sorted(x):
 
 
 def unique_pairs(a: np.ndarray, b: np.ndarray) -> dict[str, np.ndarray]:
-    """Drop repeated ``(a, b)`` pairs (the same pair meets in several bands)."""
+    """Drop repeated ``(a, b)`` pairs (``a < b``; the same pair meets in several bands), sorted."""
     if len(a) == 0:
-        return {"a": a.astype(np.int64), "b": b.astype(np.int64)}
-    packed = np.sort((a.astype(np.uint64) << np.uint64(32)) | b.astype(np.uint64))
-    packed = packed[np.r_[True, packed[1:] != packed[:-1]]]  # sorted unique: faster than np.unique's hashing
-    return {
-        "a": (packed >> np.uint64(32)).astype(np.int64),
-        "b": (packed & np.uint64(0xFFFFFFFF)).astype(np.int64),
-    }
+        return {"a": np.asarray(a, np.int64), "b": np.asarray(b, np.int64)}
+    base = int(max(a.max(), b.max())) + 1
+    return _unique_codes(a.astype(np.uint64) * np.uint64(base) + b.astype(np.uint64), base)

@@ -42,11 +42,3 @@ def dhash(mask: np.ndarray) -> np.ndarray:
     cols = (np.arange(9) * s) // 9
     pooled = np.add.reduceat(np.add.reduceat(mask.astype(np.float32), rows, axis=1), cols, axis=2)
     return _pack((pooled[:, :, 1:] > pooled[:, :, :-1]).reshape(n, 64))
-
-
-def hamming(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Bit distance between paired uint64 hashes ``(M,)`` → ``(M,)`` int."""
-    x = np.bitwise_xor(a.astype(np.uint64), b.astype(np.uint64))
-    if hasattr(np, "bitwise_count"):  # numpy >= 2: a popcount instruction per element
-        return np.bitwise_count(x).astype(np.int64)
-    return np.unpackbits(x.view(np.uint8).reshape(-1, 8), axis=1).sum(axis=1)

@@ -20,6 +20,7 @@ import numpy as np
 
 from dcai.dedup._jit import jit, popcount
 from dcai.dedup.join import FEATURES
+from dcai.dedup.normalise import pack
 
 MAX_SIZE = 56  # mask side a row word holds (with the 7 bits a row may start into its first byte)
 GEOMETRY = tuple(k for k in FEATURES if k != "mask")  # the per-image scalars consistent() reads
@@ -39,8 +40,6 @@ GATE_DEFAULTS = (0.1, 0.12, 0.02, 0.05, 0.03, 0.015, 0.035, 0.1)
 def similarity(mask_a: np.ndarray, mask_b: np.ndarray, *, radius: int = 1) -> np.ndarray:
     """``min(|A ∩ grow(B)| / |A|, |B ∩ grow(A)| / |B|)`` per pair of ``(M, S, S)`` bool masks; 0 where
     either mask is empty. ``grow``: every cell within ``radius`` (a square), no wrap-around."""
-    from dcai.dedup.normalise import pack
-
     size = mask_a.shape[-1]
     _check_size(size)
     packed = np.concatenate([pack(mask_a), pack(mask_b)])
@@ -105,7 +104,7 @@ def _log_ratio(x, y):
 
 
 @jit
-def _kept(i, j, sx, sy, area, tol, crop_tol, cut_tol, ea, eb):
+def _kept(i, j, sx, sy, area, crop_tol, cut_tol, ea, eb):
     """No resampling (JPEG, shift, crop): spread and pixel count kept. Ink touching one image's border may
     have been cut off there (shift, crop): that image may hold up to ``cut_tol`` less ink (never more),
     and both spreads may differ by ``cut_tol``."""
@@ -133,7 +132,7 @@ def _consistent(i, j, w, h, sx, sy, area, cx, cy, edge, tol):
         # same canvas: the ink moved without resampling, or it stayed in place (rotation about the canvas
         # centre moves the centroid by <= 5° x its distance from the centre, a stroke change not at all)
         # and its overall spread changed by at most scale_tol
-        if _kept(i, j, sx, sy, area, tol, crop_tol, cut_tol, ea, eb):
+        if _kept(i, j, sx, sy, area, crop_tol, cut_tol, ea, eb):
             return True
         if not (abs(cx[i] - cx[j]) <= turn_tol and abs(cy[i] - cy[j]) <= turn_tol):
             return False
@@ -149,7 +148,7 @@ def _consistent(i, j, w, h, sx, sy, area, cx, cy, edge, tol):
         if (
             -1.5 <= dx <= abs(wa - wb) + 1.5
             and -1.5 <= dy <= abs(ha - hb) + 1.5
-            and _kept(i, j, sx, sy, area, tol, crop_tol, cut_tol, ea, eb)
+            and _kept(i, j, sx, sy, area, crop_tol, cut_tol, ea, eb)
         ):
             return True
     # resize: scale the smaller image's spread up by the canvas factor f; bilinear blur may move a thin
