@@ -139,9 +139,9 @@ def timed_run(index: Path, work: Path, cpus: int, sketch_only: bool, sets: list[
     import pyarrow.parquet as pq
 
     from bench._common import PeakMemory
-    from dcai._internal.ray_env import init_ray
     from dcai.config import load
     from dcai.dedup.config import DedupConfig
+    from dcai.ray_runtime import init_ray
 
     cfg = load(DedupConfig, sets=sets)
     run_dir = work / "run"

@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
 
-    from dcai._internal.ray_env import init_ray
+    from dcai.ray_runtime import init_ray
     from dcai.synth.config import SynthConfig
     from dcai.synth.pipeline import run as synth
 

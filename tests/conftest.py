@@ -37,7 +37,7 @@ def ray_local():
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
     import ray
 
-    from dcai._internal.ray_env import init_ray
+    from dcai.ray_runtime import init_ray
 
     if not ray.is_initialized():
         init_ray(num_cpus=2)

@@ -28,7 +28,7 @@ def _map(tasks: list[dict], fn, cfg: AugmentConfig) -> pa.Table:
     """Run ``fn`` over the tasks with Ray Data; an empty table of the output schema when there are none."""
     import ray
 
-    from dcai._internal.ray_env import init_ray
+    from dcai.ray_runtime import init_ray
 
     if not tasks:
         return derive.OUT_SCHEMA.empty_table()

@@ -29,7 +29,7 @@ ROWS_PER_PARTITION = 250_000  # band rows per hash partition when cfg.partitions
 def _ray():
     import ray
 
-    from dcai._internal.ray_env import init_ray
+    from dcai.ray_runtime import init_ray
 
     init_ray()
     return ray

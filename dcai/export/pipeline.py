@@ -33,7 +33,7 @@ def copy_batch(batch: pa.Table) -> pa.Table:
 def run(run_dir: str, out: str, cfg: ExportConfig, *, force: bool = False) -> dict:
     import ray
 
-    from dcai._internal.ray_env import init_ray
+    from dcai.ray_runtime import init_ray
 
     out_path = Path(out).resolve()
 

@@ -42,7 +42,7 @@ def validate_all(records: list[dict], cfg: IngestConfig, ctx: StageContext) -> p
     """Decode and validate every record in Ray Data; returns the manifest in scan order."""
     import ray
 
-    from dcai._internal.ray_env import init_ray
+    from dcai.ray_runtime import init_ray
 
     init_ray()
     if not records:

@@ -44,7 +44,7 @@ def gpus_for(requested: float) -> float:
     """``requested`` GPUs per fit, or (for -1) one when the Ray cluster has any, else none."""
     import ray
 
-    from dcai._internal.ray_env import init_ray
+    from dcai.ray_runtime import init_ray
 
     init_ray()
     if requested >= 0:

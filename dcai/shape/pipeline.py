@@ -22,7 +22,7 @@ def _by_class(table: pa.Table, fn, **kwargs) -> pa.Table:
     import pyarrow.compute as pc
     import ray
 
-    from dcai._internal.ray_env import init_ray
+    from dcai.ray_runtime import init_ray
 
     init_ray()
     task = ray.remote(fn)

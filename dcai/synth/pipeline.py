@@ -182,7 +182,7 @@ def run(out_dir: str | os.PathLike, cfg: SynthConfig, *, use_ray: bool = True) -
         rows = plan_mod.plan(cfg)
         planned = time.time()
         if use_ray:
-            from dcai._internal.ray_env import init_ray
+            from dcai.ray_runtime import init_ray
 
             init_ray()
         ray_ready = time.time()

@@ -133,7 +133,7 @@ def train(
     import ray.train
     from ray.train.torch import TorchTrainer
 
-    from dcai._internal.ray_env import init_ray
+    from dcai.ray_runtime import init_ray
 
     init_ray()
     workers = max(1, min(num_workers, len(spec.seeds)))
@@ -181,7 +181,7 @@ def fan_out(
     """One Ray Tune trial per spec, ``gpus_per_trial`` of a GPU each; results in the order of ``specs``."""
     from ray import tune
 
-    from dcai._internal.ray_env import init_ray
+    from dcai.ray_runtime import init_ray
 
     # Tune's new console output ignores verbose=0 and draws tables into the stage's log; the old one obeys.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")

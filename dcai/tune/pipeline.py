@@ -88,7 +88,7 @@ def run_ray(
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    from dcai._internal.ray_env import init_ray
+    from dcai.ray_runtime import init_ray
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the old console output obeys verbose=0
     init_ray()

@@ -9,7 +9,7 @@ import sys
 # Ray had already read it, so init_ray must still keep every service on 127.0.0.1.
 CHILD = """
 import json, ray
-from dcai._internal.ray_env import init_ray
+from dcai.ray_runtime import init_ray
 init_ray(num_cpus=1)
 ctx = ray.get_runtime_context()
 print(json.dumps({"ip": ray.util.get_node_ip_address(), "gcs": ctx.gcs_address}))
