@@ -130,8 +130,8 @@ PLUGGED: dict[str, tuple[str, str]] = {
     "clean": ("dcai.clean.cli", "turn dedup / investigate / vote evidence into actions"),
     "augment": ("dcai.augment.cli", "new images: heavy aug, AutoAugment, crops, mirrors, recomposition"),
     "tune": ("dcai.tune.cli", "Ray Tune search over the augmentation policy"),
-    "balance": ("dcai.shape.balance_cli", "equal classes under the budget; the rest to surplus"),
-    "split": ("dcai.shape.split_cli", "random test selection and group-aware folds"),
+    "balance": ("dcai.balance.cli", "equal classes under the budget; the rest to surplus"),
+    "split": ("dcai.split.cli", "random test selection and group-aware folds"),
 }
 
 

@@ -43,8 +43,8 @@ RUNNERS: dict[str, str] = {
     "clean": "dcai.clean.pipeline:pipeline_stage",
     "augment": "dcai.augment.pipeline:pipeline_stage",
     "tune": "dcai.tune.pipeline:pipeline_stage",
-    "balance": "dcai.shape.pipeline:balance_stage",
-    "split": "dcai.shape.pipeline:split_stage",
+    "balance": "dcai.balance.pipeline:pipeline_stage",
+    "split": "dcai.split.pipeline:pipeline_stage",
 }
 
 
@@ -61,8 +61,8 @@ CONFIGS: dict[str, str] = {
     "clean": "dcai.clean.config:CleanConfig",
     "augment": "dcai.augment.config:AugmentConfig",
     "tune": "dcai.tune.config:TuneConfig",
-    "balance": "dcai.shape.config:BalanceConfig",
-    "split": "dcai.shape.config:SplitConfig",
+    "balance": "dcai.balance.config:BalanceConfig",
+    "split": "dcai.split.config:SplitConfig",
 }
 
 

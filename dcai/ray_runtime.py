@@ -1,9 +1,13 @@
-"""Start or join Ray once, the same way for the CLI, jobs and tests."""
+"""Start or join Ray once, the same way for the CLI, jobs and tests; and the per-class task fan-out."""
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
+from typing import Any
+
+import pyarrow as pa
 
 LOOPBACK = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a local Ray binds every service to 127.0.0.1
 
@@ -44,3 +48,22 @@ def quiet_ray_data() -> None:
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
+
+
+def by_class(table: pa.Table, fn: Callable[..., pa.Table], **kwargs: Any) -> pa.Table:
+    """``fn(rows of one class, **kwargs)`` once per value of ``label``, as parallel Ray tasks; outputs
+    concatenated (balance and split select rows class by class).
+
+    One task per class rather than a Ray Data group-by: the classes are few and known up front, and a
+    hash shuffle costs seconds of set-up for what is a sort per class.
+    """
+    import pyarrow.compute as pc
+    import ray
+
+    init_ray()
+    task = ray.remote(fn)
+    refs = [
+        task.remote(table.filter(pc.equal(table.column("label"), c)), **kwargs)
+        for c in pc.unique(table.column("label")).to_pylist()
+    ]
+    return pa.concat_tables(ray.get(refs))

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from dcai.report.charts import grouped_bars
 from dcai.report.html import html_table, thumbnail_img
-from dcai.shape.report_section import previous_manifest, stage_manifest
+from dcai.report.stage_data import previous_manifest, stage_manifest
 
 MAX_SAMPLES = 6  # parent → new pairs shown per origin
 MAX_REJECTED = 20  # augment_table keeps at most 20 examples anyway

@@ -30,8 +30,8 @@ SECTIONS: dict[str, str] = {
     "clean": "dcai.clean.report_section:render_section",
     "augment": "dcai.augment.report_section:render_section",
     "tune": "dcai.tune.report_section:render_section",
-    "balance": "dcai.shape.report_section:render_balance",
-    "split": "dcai.shape.report_section:render_split",
+    "balance": "dcai.balance.report_section:render_section",
+    "split": "dcai.split.report_section:render_section",
 }
 
 CSS = """

@@ -12,7 +12,7 @@ import numpy as np
 import pyarrow as pa
 
 from dcai import manifest
-from dcai.shape.config import SplitConfig
+from dcai.split.config import SplitConfig
 
 TEST_FOLD = -1  # fold of test rows and of families with no row in the pool
 

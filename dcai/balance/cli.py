@@ -15,12 +15,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> dict:
+    from dcai.balance.config import BalanceConfig
+    from dcai.balance.pipeline import run
     from dcai.cli import stage_config
-    from dcai.shape.config import BalanceConfig
-    from dcai.shape.pipeline import run_balance
 
     cfg = stage_config(BalanceConfig, args, "balance", budget=args.budget, mode=args.mode)
-    report, ran = run_balance(args.run, cfg, force=args.force)
+    report, ran = run(args.run, cfg, force=args.force)
     print(
         f"kept {report['kept_total']} of budget {report['budget']} ({report['mode']}): "
         f"{report['to_surplus']} to surplus, {report['back_from_surplus']} back from surplus"

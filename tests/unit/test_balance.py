@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dcai import manifest
+from dcai.balance import balance as bal
+from dcai.balance.config import BalanceConfig
 from dcai.config import ConfigError
-from dcai.shape import balance as bal
-from dcai.shape.config import BalanceConfig
 
 SPLITS = ("train", "val", "surplus", "test", "removed")
 ORIGINS = ("original", "mirror", "autoaugment", "crop")

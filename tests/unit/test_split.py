@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from dcai import manifest
 from dcai.config import ConfigError
-from dcai.shape import split as sp
-from dcai.shape.config import SplitConfig
+from dcai.split import split as sp
+from dcai.split.config import SplitConfig
 
 
 def naive_families(parents: list[int | None], groups: list[int | None]) -> list[int]:

@@ -14,12 +14,14 @@ from dcai.augment import derive
 from dcai.augment import pipeline as aug_pipeline
 from dcai.augment.config import AugmentConfig
 from dcai.augment.report_section import render_section as render_augment
+from dcai.balance.balance import balance
+from dcai.balance.config import BalanceConfig
+from dcai.balance.report_section import render_section as render_balance
 from dcai.report.html import write_report
 from dcai.runs import Run, StageContext, StageOutput
-from dcai.shape.balance import balance
-from dcai.shape.config import BalanceConfig, SplitConfig
-from dcai.shape.report_section import render_balance, render_split
-from dcai.shape.split import split
+from dcai.split.config import SplitConfig
+from dcai.split.report_section import render_section as render_split
+from dcai.split.split import split
 
 CLASSES = ["i", "ii", "iv", "vi"]
 PER_CLASS = {"i": 6, "ii": 5, "iv": 4, "vi": 3}

@@ -17,8 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> dict:
     from dcai.cli import stage_config
-    from dcai.shape.config import SplitConfig
-    from dcai.shape.pipeline import run_split
+    from dcai.split.config import SplitConfig
+    from dcai.split.pipeline import run
 
     cfg = stage_config(
         SplitConfig,
@@ -28,7 +28,7 @@ def main(args: argparse.Namespace) -> dict:
         val_fold=args.val_fold,
         test_fraction=args.test_fraction,
     )
-    report, ran = run_split(args.run, cfg, force=args.force)
+    report, ran = run(args.run, cfg, force=args.force)
     counts = report["counts"]
     print(
         f"{report['families']} families in {report['n_folds']} folds (fold {report['val_fold']} is val): "

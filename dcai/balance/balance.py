@@ -13,7 +13,7 @@ import numpy as np
 import pyarrow as pa
 
 from dcai import manifest
-from dcai.shape.config import BalanceConfig
+from dcai.balance.config import BalanceConfig
 
 OVER = "balance: over class quota"
 BACK = "balance: back from surplus (class under quota)"

@@ -1,0 +1,1 @@
+"""split: random test selection, then stratified group-aware folds; one fold is val."""
