@@ -6,7 +6,7 @@
 Images (``--images``): ``synth`` (default) is ``dcai synth``, the generator the precision / recall
 figures use: numerals on 48-128 px canvases by 25-image writers, 3 % exact and 5 % near copies,
 ~1 % junk, plus its test set and label book (``--n`` is its train+val count before planting, so a
-run holds ~8 % more images); ``glyphs`` are ``dcai.dedup.planted`` 64×64 glyphs of 1-4 jittered
+run holds ~8 % more images); ``glyphs`` are ``bench.planted`` 64×64 glyphs of 1-4 jittered
 strokes, all on one canvas size, 3 % exact and 3 % near copies: a worst case of look-alikes, where
 many pairs reach the pixel check. Both are written once per
 ``(n, seed)`` under ``--cache`` (not timed) and reused. Timed: ``dcai.dedup.pipeline.run`` on a run whose
@@ -41,7 +41,7 @@ IMAGEDEDUP = Path("/tmp/venv-imagededup/bin/python")
 
 def _chunk(args: tuple[str, int, int, int]) -> list[tuple[str, str, int]]:
     """Write images ``start .. start+count`` of the set; returns ``(id, path, sha1)`` per image."""
-    from dcai.dedup import planted
+    from bench import planted
 
     folder, seed, start, count = args
     rng = np.random.default_rng([seed, start])
@@ -286,7 +286,7 @@ def section() -> str:
         "",
         f"Machine: {machine()}; Ray 2.60 local (`init_ray(num_cpus=…)`), the stage's default config. "
         "Images: *synth* = `dcai synth` (48-128 px numerals by 25-image writers, 3 % exact and 5 % near "
-        "copies, junk, test set, label book); *glyphs* = `dcai.dedup.planted` 64×64 glyphs of 1-4 strokes on one "
+        "copies, junk, test set, label book); *glyphs* = `bench.planted` 64×64 glyphs of 1-4 strokes on one "
         "canvas size, 3 % exact and 3 % near copies (a worst case of look-alikes). Files on the local disk, "
         "*cold* when `--cold` dropped the page cache first (else as the machine left them: this VM reclaims "
         "pages it has not used lately). "

@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bench import planted
 from dcai import manifest
 from dcai.cli import main as cli_main
 from dcai.config import load
-from dcai.dedup import planted
 from dcai.dedup.config import DedupConfig
 from dcai.dedup.pipeline import SIGNATURES, run
 from dcai.ingest.config import IngestConfig

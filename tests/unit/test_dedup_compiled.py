@@ -4,7 +4,8 @@ reference: the same masks, the same float32 features, the same gate and overlap,
 import numpy as np
 import pytest
 
-from dcai.dedup import normalise, planted, verify
+from bench import planted
+from dcai.dedup import normalise, verify
 from dcai.dedup.config import DedupConfig
 from dcai.synth.render import Dice, draw_numeral, writer_style
 

@@ -4,8 +4,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from bench import planted
 from dcai import manifest
-from dcai.dedup import exact, join, lsh, normalise, planted, policy, sketch, verify
+from dcai.dedup import exact, join, lsh, normalise, policy, sketch, verify
 from dcai.dedup.config import DedupConfig
 from dcai.dedup.pipeline import _apply
 

@@ -112,7 +112,7 @@ def test_profile_offsets_find_every_planted_shift_and_crop():
 def test_a_shift_that_cut_ink_at_the_border_is_explained_in_either_order():
     """The shifted copy lost ink at the border: its profiles match the original's only when the original
     is pasted into the copy's frame, whichever image comes first."""
-    from dcai.dedup import planted
+    from bench import planted
 
     rng = np.random.default_rng(7)
     glyphs = [planted.glyph(rng, strokes=int(k)) for k in rng.integers(2, 4, 10)]

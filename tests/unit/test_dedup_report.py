@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from dcai.dedup import planted
+from bench import planted
 from dcai.dedup.report_section import render_section
 
 

@@ -1,4 +1,4 @@
-"""Tiny stroke images and the near-duplicate transforms, for tests and benchmarks that need ground truth.
+"""Tiny stroke images and the near-duplicate transforms: the ground truth of the dedup tests and benchmarks.
 
 :func:`glyph` draws a Roman-numeral-like image ``(H, W)`` uint8 (dark ink on white) from a seed;
 :func:`transform` applies one of :data:`TRANSFORMS` within the bounds the dedup stage promises to catch.
