@@ -318,3 +318,15 @@ def pack(mask: np.ndarray) -> np.ndarray:
 def unpack(packed: np.ndarray, size: int) -> np.ndarray:
     """``(N, S*S/8)`` uint8 → ``(N, S, S)`` bool."""
     return np.unpackbits(packed, axis=1, count=size * size).reshape(len(packed), size, size).astype(bool)
+
+
+def packed_masks(column) -> np.ndarray:
+    """A ``mask`` column (fixed-size binary, Arrow or numpy of bytes) → ``(N, bytes)`` uint8, packed bits."""
+    if hasattr(column, "buffers"):
+        column = column.combine_chunks() if hasattr(column, "combine_chunks") else column
+        width = column.type.byte_width
+        buf = np.frombuffer(column.buffers()[1], dtype=np.uint8)[
+            column.offset * width : (column.offset + len(column)) * width
+        ]
+        return buf.reshape(len(column), width)
+    return np.frombuffer(b"".join(column), dtype=np.uint8).reshape(len(column), -1)

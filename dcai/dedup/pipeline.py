@@ -17,7 +17,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from dcai import imaging, manifest
-from dcai.dedup import exact, groups, join, lsh, pixels, policy, shuffle, sketch, verify
+from dcai.dedup import exact, groups, join, lsh, normalise, pixels, policy, shuffle, sketch, verify
 from dcai.dedup.config import DedupConfig
 from dcai.runs import Run, StageContext, StageOutput
 
@@ -133,7 +133,7 @@ def read_features(sources: list[tuple[Path, int]], n_rows: int) -> dict[str, np.
             f"dedup: sketches hold {len(idx)} rows, not rows 0..{n_rows - 1} (a partial sketch?)"
         )
     feats = {k: np.concatenate([t.column(k).to_numpy() for _, t in parts])[order] for k in verify.GEOMETRY}
-    feats["mask"] = np.concatenate([sketch.packed_masks(t.column("mask")) for _, t in parts])[order]
+    feats["mask"] = np.concatenate([normalise.packed_masks(t.column("mask")) for _, t in parts])[order]
     return feats
 
 

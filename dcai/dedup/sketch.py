@@ -124,15 +124,3 @@ def sketch_table(batch, *, cfg: DedupConfig):
     limit = cfg.pixel_inline_bytes if cfg.pixel_check else 0
     inline = [d if len(d) <= limit else None for d in data] if limit else None
     return to_arrow(idx, sketch(data, cfg), extra, inline)
-
-
-def packed_masks(column) -> np.ndarray:
-    """A ``mask`` column (fixed-size binary, Arrow or numpy of bytes) → ``(N, bytes)`` uint8, packed bits."""
-    if hasattr(column, "buffers"):
-        column = column.combine_chunks() if hasattr(column, "combine_chunks") else column
-        width = column.type.byte_width
-        buf = np.frombuffer(column.buffers()[1], dtype=np.uint8)[
-            column.offset * width : (column.offset + len(column)) * width
-        ]
-        return buf.reshape(len(column), width)
-    return np.frombuffer(b"".join(column), dtype=np.uint8).reshape(len(column), -1)

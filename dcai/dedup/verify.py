@@ -20,7 +20,7 @@ import numpy as np
 
 from dcai.dedup._jit import jit, popcount
 from dcai.dedup.join import FEATURES
-from dcai.dedup.normalise import pack
+from dcai.dedup.normalise import pack, packed_masks
 
 MAX_SIZE = 56  # mask side a row word holds (with the 7 bits a row may start into its first byte)
 GEOMETRY = tuple(k for k in FEATURES if k != "mask")  # the per-image scalars consistent() reads
@@ -279,8 +279,6 @@ def verify_table(batch, *, size: int, radius: int, threshold: float, **gate_opti
     ``gate_options``: keyword arguments of :func:`consistent`.
     """
     import pyarrow as pa
-
-    from dcai.dedup.sketch import packed_masks
 
     a, b = batch.column("a").to_numpy(), batch.column("b").to_numpy()
     if batch.num_rows:

@@ -160,7 +160,7 @@ def test_check_gates_before_the_overlap_and_takes_no_pair():
     ]
     t = sketch.to_arrow(np.arange(3), sketch.sketch(images, DedupConfig()), {})
     feats = {k: t.column(k).to_numpy() for k in verify.GEOMETRY}
-    feats["mask"] = sketch.packed_masks(t.column("mask"))
+    feats["mask"] = normalise.packed_masks(t.column("mask"))
     a, b = np.array([0, 0, 1]), np.array([1, 2, 2])
     keep, score = verify.check(a, b, feats, size=32, radius=1, threshold=0.95)
     masks = normalise.unpack(feats["mask"], 32)
