@@ -34,7 +34,6 @@ GATE_OPTIONS = (
     "turn_tol",
     "cut_tol",
 )
-GATE_DEFAULTS = (0.1, 0.12, 0.02, 0.05, 0.03, 0.015, 0.035, 0.1)
 
 
 def similarity(mask_a: np.ndarray, mask_b: np.ndarray, *, radius: int = 1) -> np.ndarray:
@@ -53,10 +52,15 @@ def _check_size(size: int) -> None:
 
 
 def _tolerances(options: dict) -> np.ndarray:
-    unknown = set(options) - set(GATE_OPTIONS)
-    if unknown:
-        raise TypeError(f"unknown gate options {sorted(unknown)}; known: {GATE_OPTIONS}")
-    return np.array([options.get(k, d) for k, d in zip(GATE_OPTIONS, GATE_DEFAULTS)], np.float64)
+    """The gate tolerances in ``GATE_OPTIONS`` order. Every one is required: their values live in one
+    place, ``DedupConfig`` (``DedupConfig().gate_options()`` gives the stage's)."""
+    unknown, missing = set(options) - set(GATE_OPTIONS), set(GATE_OPTIONS) - set(options)
+    if unknown or missing:
+        raise TypeError(
+            f"gate options: unknown {sorted(unknown)}, missing {sorted(missing)}; need exactly {GATE_OPTIONS} "
+            "(DedupConfig().gate_options() gives the stage's)"
+        )
+    return np.array([options[k] for k in GATE_OPTIONS], np.float64)
 
 
 def _columns(feats: dict) -> tuple:
@@ -72,10 +76,9 @@ def consistent(a: dict[str, np.ndarray], b: dict[str, np.ndarray], **options: fl
 
     ``a``, ``b``: per pair ``canvas_w``, ``canvas_h``, the ink's spread ``sx, sy`` and pixel count
     ``area`` (original pixels), its centroid ``cx, cy`` (canvas fractions) and ``edge`` (ink touches the
-    border), see ``normalise.geometry``. ``options``: ``scale_tol`` (0.1), ``crop_max`` (0.12),
-    ``crop_tol`` (0.02), ``resize_tol`` (0.05), ``aspect_tol`` (0.03), ``place_tol`` (0.015),
-    ``turn_tol`` (0.035), ``cut_tol`` (0.1); logs (0.1 = 10 %) except ``place_tol`` and ``turn_tol``
-    (canvas fractions). A pair passes as
+    border), see ``normalise.geometry``. ``options``: every one of ``GATE_OPTIONS`` (the stage's values
+    and why: ``DedupConfig``); logs (0.1 = 10 %) except ``place_tol`` and ``turn_tol`` (canvas
+    fractions). A pair passes as
 
     - **same canvas** (JPEG, shift, rotation and a 1 px stroke change keep it exactly): equal canvas size,
       and either ``sx``, ``sy``, ``area`` within ``crop_tol`` (JPEG, shift: nothing resampled) or the

@@ -162,11 +162,20 @@ def test_check_gates_before_the_overlap_and_takes_no_pair():
     feats = {k: t.column(k).to_numpy() for k in verify.GEOMETRY}
     feats["mask"] = normalise.packed_masks(t.column("mask"))
     a, b = np.array([0, 0, 1]), np.array([1, 2, 2])
-    keep, score = verify.check(a, b, feats, size=32, radius=1, threshold=0.95)
+    gates = CFG.gate_options()
+    keep, score = verify.check(a, b, feats, size=32, radius=1, threshold=0.95, **gates)
     masks = normalise.unpack(feats["mask"], 32)
     full = verify.similarity(masks[a], masks[b], radius=1)
     side = lambda r: {k: feats[k][r] for k in verify.GEOMETRY}  # noqa: E731
-    want = np.flatnonzero((full >= 0.95) & verify.consistent(side(a), side(b)))
+    want = np.flatnonzero((full >= 0.95) & verify.consistent(side(a), side(b), **gates))
     assert keep.tolist() == want.tolist() == [0] and np.allclose(score, full[want])
-    none = verify.check(a[:0], b[:0], feats, size=32, radius=1, threshold=0.95)
+    none = verify.check(a[:0], b[:0], feats, size=32, radius=1, threshold=0.95, **gates)
     assert len(none[0]) == 0 and len(none[1]) == 0
+
+
+def test_gate_tolerances_have_one_source_the_config():
+    """``verify`` keeps no defaults of its own: a call without every gate fails and names the config."""
+    side = {k: np.ones(1, np.float32) for k in verify.GEOMETRY}
+    with pytest.raises(TypeError, match=r"missing \['turn_tol'\].*DedupConfig"):
+        verify.consistent(side, side, **{k: v for k, v in CFG.gate_options().items() if k != "turn_tol"})
+    assert set(CFG.gate_options()) == set(verify.GATE_OPTIONS)
