@@ -75,7 +75,8 @@ class DedupConfig(StageConfig):
     # Files a sketch task reads at once: overlaps the waits of object stores and network filesystems
     # (on the bench VM's local disk the cold 1 M sketch was no faster: BENCHMARKS dedup-speed).
     read_threads: int = 8
-    shuffle: str = "files"  # "files": tasks scatter through the stage folder; "ray": Ray Data's hash shuffle
+    # How band rows reach their reducer: "files", tasks scatter them through the stage folder (dedup.shuffle).
+    shuffle: str = "files"
     partitions: int = 0  # hash partitions of the band group-by; 0 = about one per 250k band rows
     # Verify features of every image (packed mask + geometry, ~160 B) up to this size are put in the
     # object store once and read by the group-by's reducers, which verify their pairs in place: no pair
@@ -121,6 +122,11 @@ class DedupConfig(StageConfig):
         )
         gates = self.gate_options()
         self._check(all(v >= 0 for v in gates.values()), f"gate tolerances must be >= 0, got {gates}")
+        self._check(
+            self.shuffle == "files",
+            f"shuffle must be 'files' (tasks scatter band rows through the stage folder), got {self.shuffle!r}; "
+            "'ray' (Ray Data's hash shuffle) was removed: no test covered it",
+        )
         self._check(
             self.batch_size > 0 and self.partitions >= 0 and self.read_threads >= 1,
             "batch_size and read_threads must be > 0 and partitions >= 0",

@@ -63,15 +63,9 @@ def _shift(batch: pa.Table, *, offset: int) -> pa.Table:
 
 
 def _keyed(ray, ds, reduce_fn, *, root: Path, parts: int, cfg: DedupConfig):
-    """Apply ``reduce_fn`` (Arrow table → Arrow table) to each key-complete partition of ``ds`` (column ``key``).
-
-    ``cfg.shuffle == "ray"`` uses Ray Data's hash shuffle (``repartition(keys=...)``, what
-    ``groupby().map_groups`` runs on); ``"files"`` scatters through ``root`` with plain tasks (``shuffle``).
+    """Apply ``reduce_fn`` (Arrow table → Arrow table) to each key-complete partition of ``ds`` (column ``key``):
+    plain tasks scatter the rows through ``root`` by key, one task a partition gathers and reduces (``shuffle``).
     """
-    if cfg.shuffle == "ray":
-        return ds.repartition(parts, keys=["key"]).map_batches(
-            reduce_fn, batch_format="pyarrow", batch_size=None
-        )
     scatter = partial(shuffle.scatter, root=str(root), parts=parts)
     ds.map_batches(scatter, batch_format="pyarrow", batch_size=None).materialize()
     jobs = ray.data.range(parts, override_num_blocks=min(parts, 64))

@@ -6,6 +6,7 @@ import pytest
 
 from bench import planted
 from dcai import manifest
+from dcai.config import ConfigError
 from dcai.dedup import exact, join, lsh, normalise, policy, sketch, verify
 from dcai.dedup.config import DedupConfig
 from dcai.dedup.pipeline import _apply
@@ -179,3 +180,9 @@ def test_gate_tolerances_have_one_source_the_config():
     with pytest.raises(TypeError, match=r"missing \['turn_tol'\].*DedupConfig"):
         verify.consistent(side, side, **{k: v for k, v in CFG.gate_options().items() if k != "turn_tol"})
     assert set(CFG.gate_options()) == set(verify.GATE_OPTIONS)
+
+
+def test_config_refuses_the_removed_ray_shuffle():
+    assert DedupConfig(shuffle="files").shuffle == "files"
+    with pytest.raises(ConfigError, match="'ray' .* was removed"):
+        DedupConfig(shuffle="ray")
