@@ -564,3 +564,15 @@ def check_table(batch, *, tol: float = TOL, stroke_tol: float = STROKE_TOL, stor
             "transform": pa.array([t for _, t in found], pa.string()),
         }
     )
+
+
+def line_up(out, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`check_table`'s output rows, in any order, lined up with the input pairs ``(a, b)`` (``(M,)``
+    each): ``(kept (M,) bool, ratio (M,), transform (M,))``."""
+    n = int(max(a.max(), b.max())) + 1
+    key_in, key_out = a * n + b, out.column("a").to_numpy() * n + out.column("b").to_numpy()
+    order = np.argsort(key_out)
+    pos = order[np.searchsorted(key_out[order], key_in)]
+    ratio = out.column("ratio").to_numpy()[pos]
+    how = np.asarray(out.column("transform").to_pylist(), object)[pos]
+    return ratio <= 1.0, ratio, how

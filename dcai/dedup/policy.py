@@ -4,6 +4,7 @@ Order of preference for the copy that stays: rows that never move (trusted label
 splits such as test, images of an earlier run in ``--against`` mode), then ``keep_order`` splits
 (train before val), then the larger image (an original before its downscaled copy), then the id.
 A group whose members carry different labels is flagged for review and nothing in it moves.
+Then the decisions as manifest columns (:func:`apply`) and the report's counts and listings.
 """
 
 from __future__ import annotations
@@ -11,6 +12,9 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pyarrow as pa
+
+from dcai import manifest
 
 KINDS = ("exact_bytes", "exact_pixels", "near")  # weakest link last
 
@@ -123,3 +127,93 @@ def leakage(
                 }
             )
     return {"groups": int(sum(combos.values())), "by_splits": dict(sorted(combos.items())), "listed": listed}
+
+
+def apply(table: pa.Table, rows: np.ndarray, dec: dict, review: np.ndarray, n: int) -> pa.Table:
+    """Write the decisions of the first ``n`` (this run's) of :func:`decide`'s rows into the full manifest
+    (``rows``: their positions in it): ``dup_*`` and ``review`` columns, removed copies moved to ``removed``."""
+    full = {k: np.full(table.num_rows, None, object) for k in ("dup_group", "dup_kind", "dup_of", "review")}
+    conflict = np.full(table.num_rows, None, object)
+    for k in ("dup_group", "dup_kind", "dup_of"):
+        full[k][rows] = dec[k][:n]
+    conflict[rows] = dec["dup_conflict"][:n]
+    full["review"][rows] = review[:n]
+    if "review" in table.column_names:  # keep another stage's flag where dedup has nothing to say
+        prior = np.asarray(table.column("review").to_pylist(), dtype=object)
+        full["review"] = np.where(full["review"] == None, prior, full["review"])  # noqa: E711
+    for k in ("dup_group", "dup_kind", "dup_of", "review"):
+        table = manifest.with_column(table, k, pa.array(full[k].tolist(), pa.string()))
+    table = manifest.with_column(table, "dup_conflict", pa.array(conflict.tolist(), pa.bool_()))
+    remove = np.zeros(table.num_rows, bool)
+    remove[rows] = dec["remove"][:n]
+    if remove.any():
+        table = manifest.set_split(table, remove, manifest.REMOVED, reason="dedup: duplicate")
+        # set_split records one reason for all rows; naming each row's keeper that way would take one
+        # O(N) call per group, so the keeper's id is filled in here, on exactly the rows just moved
+        reasons = np.asarray(table.column("reason").to_pylist(), dtype=object)
+        reasons[remove] = ["dedup: duplicate of " + k for k in full["dup_of"][remove]]
+        table = table.set_column(
+            table.column_names.index("reason"), "reason", pa.array(reasons.tolist(), pa.string())
+        )
+    return table
+
+
+def listed_groups(dec: dict, ids, splits, labels, uris, limit: int) -> list[dict]:
+    """Up to ``limit`` groups with their members, near and conflicting groups first (for the HTML report)."""
+    by: dict[str, list[int]] = {}
+    for i in np.flatnonzero(dec["dup_group"] != None):  # noqa: E711
+        by.setdefault(dec["dup_group"][i], []).append(int(i))
+
+    def rank(item):
+        g, m = item
+        return (not dec["dup_conflict"][m[0]], KINDS.index(dec["dup_kind"][m[0]]) * -1, g)
+
+    out = []
+    for g, members in sorted(by.items(), key=rank)[:limit]:
+        out.append(
+            {
+                "group": g,
+                "kind": max((dec["dup_kind"][i] for i in members), key=KINDS.index),
+                "conflict": bool(dec["dup_conflict"][members[0]]),
+                "members": [
+                    {
+                        "id": ids[i],
+                        "split": splits[i],
+                        "label": labels[i],
+                        "uri": uris[i],
+                        "kind": dec["dup_kind"][i],
+                        "removed": bool(dec["remove"][i]),
+                        "keeper": dec["dup_of"][i] is None,
+                    }
+                    for i in members
+                ],
+            }
+        )
+    return out
+
+
+def report_metrics(dec, *, n, n_old, candidates, verified, parts, leak, timings, listed) -> dict:
+    """The report's counts: groups by weakest link, removals, conflicts, pairs, leakage, timings."""
+    in_group = dec["dup_group"] != None  # noqa: E711
+    group_ids = set(dec["dup_group"][in_group].tolist())
+    weakest: dict[str, int] = {}
+    for g, k in zip(dec["dup_group"][in_group], dec["dup_kind"][in_group]):
+        weakest[g] = max(weakest.get(g, 0), KINDS.index(k))
+    by_kind = {k: sum(1 for v in weakest.values() if v == i) for i, k in enumerate(KINDS)}
+    seconds = sum(timings.values())
+    return {
+        "images": n,
+        "against_images": n_old,
+        "groups": len(group_ids),
+        "groups_by_kind": by_kind,
+        "in_groups": int(in_group.sum()),
+        "removed": int(dec["remove"].sum()),
+        "conflict_groups": len(set(dec["dup_group"][dec["dup_conflict"]].tolist())),
+        "candidate_pairs": int(candidates),
+        "verified_pairs": int(verified),
+        "partitions": int(parts),
+        "leakage": leak,
+        "timings": {k: round(v, 3) for k, v in timings.items()},
+        "images_per_second": round(n / seconds, 1) if seconds else None,
+        "listed": listed,
+    }

@@ -12,7 +12,8 @@ from dcai import manifest
 from dcai.cli import main as cli_main
 from dcai.config import load
 from dcai.dedup.config import DedupConfig
-from dcai.dedup.pipeline import SIGNATURES, run
+from dcai.dedup.pipeline import run
+from dcai.dedup.stored import SIGNATURES
 from dcai.ingest.config import IngestConfig
 from dcai.ingest.pipeline import run as ingest
 

@@ -9,7 +9,6 @@ from dcai import manifest
 from dcai.config import ConfigError
 from dcai.dedup import exact, join, lsh, normalise, policy, sketch, verify
 from dcai.dedup.config import DedupConfig
-from dcai.dedup.pipeline import _apply
 
 CFG = DedupConfig()
 
@@ -144,7 +143,7 @@ def test_apply_keeps_every_row_and_names_the_keeper():
     dec = _decide(["train", "val", "train"], ["i", "i", "i"], comp=[0, 0, 2])
     dec["dup_group"] = np.array(["r0", "r0", None], object)
     dec["dup_of"] = np.array([None, "r0", None], object)
-    out = _apply(table, rows, dec, np.full(3, None, object), 3)
+    out = policy.apply(table, rows, dec, np.full(3, None, object), 3)
     assert out.num_rows == table.num_rows
     assert out.column("split").to_pylist() == ["train", "removed", "quarantine", "train"]
     assert out.column("reason").to_pylist()[1] == "dedup: duplicate of r0"

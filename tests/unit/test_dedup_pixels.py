@@ -184,7 +184,7 @@ def test_check_table_reads_the_store_before_the_disk(tmp_path):
 def test_read_inline_takes_the_needed_files_and_gives_up_past_the_limit(tmp_path):
     import pyarrow.parquet as pq
 
-    from dcai.dedup.pipeline import read_inline
+    from dcai.dedup.stored import read_inline
 
     folder = tmp_path / "signatures.parquet"
     folder.mkdir()
