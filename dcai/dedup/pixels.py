@@ -113,10 +113,8 @@ def candidate_offsets(
 
     A shift or a crop moves the ink's row and column sums by the same offset (exactly, unless ink is cut
     at the border), so the true offset is among the best few of each 1-D profile; the ``k`` best rows ×
-    ``k`` best columns are ranked by their summed profile error. This replaced a full 2-D search (FFT
-    cross-correlation, every offset): on the 27,627 pairs a 100 k-image `dcai synth` run sent to the
-    pixel check, the same 4,202 passed (a /tmp experiment; tests/unit/test_dedup_pixels.py repeats it
-    on planted shifts and crops).
+    ``k`` best columns are ranked by their summed profile error: the same verdicts as a full 2-D search
+    (dcai/dedup/README.md, "Pixel check tolerances"; tests/unit/test_dedup_pixels.py, planted shifts and crops).
     """
     frame, moved = np.ascontiguousarray(frame, np.float32), np.ascontiguousarray(moved, np.float32)
     found = _offsets(frame, moved, dys.start, dys.stop, dxs.start, dxs.stop, k)
@@ -385,27 +383,11 @@ def _resize(p: np.ndarray, shape: tuple[int, int], box: bool) -> np.ndarray:
     return _resample(np.ascontiguousarray(p, np.float32), shape[0], shape[1], box)
 
 
-# Acceptance, as a residual (see `residual`) per kind of explanation. Measured on `dcai synth` n=6000 seed 0
-# (bench/dedup.py; seed 1 held out) over every source → near-copy candidate pair and every false pair
-# that passes the cheap gates at mask overlap >= 0.5 (1,075 pairs), and on 50 sources re-made with
-# other resamplers (/tmp experiments, repeated in tests/unit/test_dedup_pixels.py):
-# - transforms reproduced here (identity/JPEG, shift, crop, rotation, resize): true pairs <= 0.001;
-#   JPEG q=30 <= 0.009; JPEG q=50 after a crop, shift, turn or resize <= 0.005; a bicubic or Lanczos
-#   resize or turn instead of bilinear <= 0.009; an area (box) downscale 0 (compared both ways). False
-#   pairs >= 0.084 (two writings of one short bar by one writer, registered by a shift), most > 0.17.
-#   0.05 sits between. Not covered: a nearest-neighbour turn (up to 0.14).
-TOL = 0.05
-# - a ±1 px stroke can only be bounded (a redrawn 1 px line is not inside its 2 px redraw: rasteriser
-#   rounding), so true pairs score higher: <= 0.08 (seed 0; 0.071 seed 1), while false pairs explained
-#   as a stroke change start at 0.118 (seed 0). 0.1 sits between; a morphological thickening scores 0.
-#   Seed 1 has one false pair at 0.033: two drawings of `vi` by one writer on a clamped 48 px canvas
-#   whose strokes coincide but for their width; no pixel test can call that one distinct.
-STROKE_TOL = 0.1
-# A turn is searched only where the ink's distance from the centre is kept (see `radial_gap`, pixels):
-# planted rotations <= 0.24 px on both seeds, a bicubic or nearest-neighbour turn <= 0.3 px, a turn then
-# JPEG q=50 <= 0.43 px, while ~78 % of the false same-canvas pairs exceed 0.75 px and so skip the search
-# (its ~30 resamplings were 85 % of the check's time).
-RADIAL_GAP = 0.75
+# Acceptance: the largest residual (see `residual`) each kind of explanation may leave. Set on `dcai synth`
+# seed 0, held on seed 1; the measurements behind each: dcai/dedup/README.md, "Pixel check tolerances".
+TOL = 0.05  # transforms reproduced here: true pairs <= 0.009 (JPEG q=30, other resamplers), false >= 0.084
+STROKE_TOL = 0.1  # a ±1 px stroke can only be bounded: true pairs <= 0.08, false >= 0.118
+RADIAL_GAP = 0.75  # px: no turn search past it (planted turns <= 0.43 px; ~78 % of false pairs are above)
 
 
 def explain(
