@@ -7,7 +7,7 @@ import pyarrow as pa
 import pytest
 from PIL import Image
 
-from dcai.dedup import pixels
+from dcai.dedup import align, pixels, resample
 from dcai.imaging import BadImage
 from dcai.synth.plant import near_duplicate
 from dcai.synth.render import Dice, draw_numeral, encode_png, writer_style
@@ -84,7 +84,7 @@ def test_lag_errors_match_every_placement_summed_directly():
         f, m = rng.random(int(rng.integers(1, 40))), rng.random(int(rng.integers(1, 40)))
         lags = range(-int(rng.integers(0, 50)), int(rng.integers(1, 50)))
         want = [((f - _placed((1, len(f)), m[None, :], 0, d)[0]) ** 2).sum() for d in lags]
-        assert np.allclose(pixels._lag_errors(f, m, lags), want)
+        assert np.allclose(align._lag_errors(f, m, lags), want)
 
 
 def test_profile_offsets_find_every_planted_shift_and_crop():
@@ -99,11 +99,11 @@ def test_profile_offsets_find_every_planted_shift_and_crop():
         moved = _placed(p.shape, p, dy, dx)
         if not np.isclose(moved.sum(), p.sum()):
             continue  # ink cut at the border: the shift is not a pure one
-        assert pixels.candidate_offsets(moved, p, range(-m, m + 1), range(-m, m + 1))[0] == (dy, dx)
-        assert pixels.best_shift(p, moved, range(-m, m + 1), range(-m, m + 1)) == 0.0
+        assert align.candidate_offsets(moved, p, range(-m, m + 1), range(-m, m + 1))[0] == (dy, dx)
+        assert align.best_shift(p, moved, range(-m, m + 1), range(-m, m + 1)) == 0.0
         oy, ox = (int(v) for v in rng.integers(0, m + 1, 2))
         small = p[oy : oy + h - m, ox : ox + w - m]
-        r, off = pixels.best_placement(small, p, range(-m, 1), range(-m, 1))
+        r, off = align.best_placement(small, p, range(-m, 1), range(-m, 1))
         assert r == 0.0, f"drawing {i}: crop at {(oy, ox)} not found (best {off}, residual {r:.3f})"
         checked += 1
     assert checked >= 5
@@ -125,10 +125,10 @@ def test_a_shift_that_cut_ink_at_the_border_is_explained_in_either_order():
 def test_residual_is_size_free_and_zero_for_equal_ink():
     p = np.zeros((20, 20), np.float32)
     p[5:15, 9:11] = 1.0
-    assert pixels.residual(p, p) == 0.0
+    assert align.residual(p, p) == 0.0
     big = np.kron(p, np.ones((3, 3), np.float32))
     q = np.roll(p, 4, axis=1)
-    assert pixels.residual(p, q) == pytest.approx(pixels.residual(big, np.kron(q, np.ones((3, 3)))))
+    assert align.residual(p, q) == pytest.approx(align.residual(big, np.kron(q, np.ones((3, 3)))))
 
 
 def test_unreadable_file_is_named(tmp_path):
@@ -214,14 +214,14 @@ def test_compiled_resize_and_turn_reproduce_pils_pixels():
         )
         for box, how in ((False, Image.Resampling.BILINEAR), (True, Image.Resampling.BOX)):
             want = np.asarray(Image.fromarray(p, mode="F").resize((ow, oh), how))
-            assert np.abs(pixels._resize(p, (oh, ow), box) - want).max() < 1e-6
+            assert np.abs(resample.resize(p, (oh, ow), box) - want).max() < 1e-6
         q = (rng.random((h, w)) * (rng.random((h, w)) < 0.3)).astype(np.float32)
         t, center = float(rng.uniform(-6, 6)), (float(rng.uniform(0, w)), float(rng.uniform(0, h)))
         turned = Image.fromarray(p, mode="F").rotate(
             t, resample=Image.Resampling.BILINEAR, fillcolor=0.0, center=center
         )
-        want = pixels.residual(np.asarray(turned), q)
-        got = pixels._turned_residual(p, q, pixels._turn_matrix(t, center), pixels.NOISE)
+        want = align.residual(np.asarray(turned), q)
+        got = align._turned_residual(p, q, align._turn_matrix(t, center), align.NOISE)
         assert got == pytest.approx(want, rel=1e-5, abs=1e-7)
 
 
@@ -262,5 +262,5 @@ def test_residual_at_an_offset_is_the_residual_of_the_pasted_copy():
         frame = rng.random(tuple(int(v) for v in rng.integers(2, 30, 2))).astype(np.float32)
         moved = rng.random(tuple(int(v) for v in rng.integers(2, 30, 2))).astype(np.float32)
         dy, dx = (int(v) for v in rng.integers(-35, 35, 2))
-        want = pixels.residual(_placed(frame.shape, moved, dy, dx), frame)
-        assert pixels._residual_at(frame, moved, dy, dx, pixels.NOISE) == pytest.approx(want, rel=1e-5)
+        want = align.residual(_placed(frame.shape, moved, dy, dx), frame)
+        assert align._residual_at(frame, moved, dy, dx, align.NOISE) == pytest.approx(want, rel=1e-5)
