@@ -51,10 +51,10 @@ def synth_items(root: Path) -> tuple[list[tuple[str, str]], list[tuple[str, str]
 def measure(train, test, setting: str, seeds: int) -> dict:
     import torch
 
-    from dcai.investigate.oof import make_augment
     from dcai.models import inputs
     from dcai.models.vote import model_fn
     from dcai.train import engine
+    from dcai.train.oof import make_augment
 
     member, width, size, resize, epochs = setting.split(":")
     classes = sorted({label for _, label in train})

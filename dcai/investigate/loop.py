@@ -12,8 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dcai.investigate import crossfit, rounds
+from dcai.investigate import rounds
 from dcai.investigate.config import InvestigateConfig
+from dcai.train import crossfit
 
 JUNK, UNKNOWN = -1, -2  # truth codes: not any class (remove), not known to the truth file
 Score = Callable[[crossfit.CrossFit, np.ndarray], tuple[np.ndarray, dict]]

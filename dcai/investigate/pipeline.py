@@ -17,39 +17,14 @@ import pyarrow as pa
 from dcai import manifest
 from dcai.investigate import loop, rounds
 from dcai.investigate.config import InvestigateConfig
-from dcai.investigate.oof import cross_fit, make_model_fn
 from dcai.review import decisions as dec
 from dcai.review import queue as q
 from dcai.runs import Run, StageContext, StageOutput, file_hash
+from dcai.train.inputs import load_inputs, subset
+from dcai.train.oof import cross_fit, make_model_fn
+from dcai.train.pipeline import gpus_for
 
 STAGE = "investigate"
-
-
-def load_inputs(run_dir: str | Path, sub: pa.Table, *, size: int, method: str = "tf") -> np.ndarray:
-    """``(N, size, size, 3)`` float32 model inputs of the rows of ``sub``, cached in ``RUN/cache`` as evaluate
-    does; ``method``: the resize (:data:`dcai.models.inputs.RESIZE_METHODS`)."""
-    from dcai.train.data import load_images
-
-    hashes = manifest.column(sub, "content_hash").tolist()
-    return load_images(
-        manifest.column(sub, "uri").tolist(),
-        hashes=hashes,
-        size=size,
-        method=method,
-        cache_dir=Path(run_dir) / "cache",
-    )
-
-
-def gpus_for(requested: float) -> float:
-    """``requested`` GPUs per fit, or (for -1) one when the Ray cluster has any, else none."""
-    import ray
-
-    from dcai.ray_runtime import init_ray
-
-    init_ray()
-    if requested >= 0:
-        return requested
-    return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
 
 
 def ray_fit(*, gpus: float, storage: str, name: str):
@@ -73,16 +48,6 @@ def ray_fit(*, gpus: float, storage: str, name: str):
         )
 
     return fit
-
-
-def subset(table: pa.Table, splits: tuple[str, ...]) -> np.ndarray:
-    """Indices of the rows a label stage works on: the chosen splits plus trusted rows, all labelled."""
-    split = manifest.column(table, "split")
-    trusted = np.array([bool(v) for v in table.column("trusted").to_pylist()], dtype=bool)
-    labelled = np.array([v is not None for v in table.column("label").to_pylist()], dtype=bool)
-    return np.flatnonzero(
-        (np.isin(split, splits) | (trusted & ~np.isin(split, manifest.INACTIVE_SPLITS))) & labelled
-    )
 
 
 def _reviewer(sub: pa.Table, truth: dec.TruthReviewer, index: dict[str, int], log: dict):

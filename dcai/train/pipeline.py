@@ -209,3 +209,15 @@ def fan_out(
             raise result.error
         out[(result.config or {})["index"]] = _results(result.checkpoint, 1)
     return out
+
+
+def gpus_for(requested: float) -> float:
+    """``requested`` GPUs per fit, or (for -1) one when the Ray cluster has any, else none."""
+    import ray
+
+    from dcai.ray_runtime import init_ray
+
+    init_ray()
+    if requested >= 0:
+        return requested
+    return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0

@@ -17,12 +17,13 @@ import numpy as np
 import pyarrow as pa
 
 from dcai import manifest
-from dcai.investigate import crossfit
-from dcai.investigate.oof import fit_info, make_augment
-from dcai.investigate.pipeline import gpus_for, load_inputs, subset
 from dcai.models.vote import model_fn as member_fn
 from dcai.review import queue as q
 from dcai.runs import Run, StageContext, StageOutput, fingerprint
+from dcai.train import crossfit
+from dcai.train.inputs import load_inputs, subset
+from dcai.train.oof import fit_info, make_augment
+from dcai.train.pipeline import gpus_for
 from dcai.vote import rounds as vr
 from dcai.vote import scores as vs
 from dcai.vote.config import FLAG_OPTIONS, VoteConfig

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from dcai.investigate.crossfit import CrossFit
+from dcai.train.crossfit import CrossFit
 from dcai.vote import scores as vs
 from dcai.vote.config import VoteConfig
 

@@ -9,10 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dcai.investigate import crossfit, rounds
+from dcai.investigate import rounds
 from dcai.investigate.config import InvestigateConfig
 from dcai.investigate.loop import JUNK, run_loop
-from dcai.investigate.oof import cross_fit
+from dcai.train import crossfit
+from dcai.train.oof import cross_fit
 
 
 def _spies():
@@ -161,7 +162,7 @@ def test_with_the_real_engine_memorised_rows_are_only_scored_out_of_fold(request
     """LeNet memorises random labels: in-sample accuracy 1, so chance-level scores prove out-of-fold."""
     import torch
 
-    from dcai.investigate.oof import fit_predict, make_model_fn
+    from dcai.train.oof import fit_predict, make_model_fn
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny net: more threads only contend (20x slower on a busy 2-core box)

@@ -113,7 +113,7 @@ def test_with_several_rounds_the_noisy_thresholds_choose_training_rows_so_they_a
 
 
 def test_the_flags_read_every_round_averaged_or_the_last_round():
-    from dcai.investigate import crossfit
+    from dcai.train import crossfit
     from dcai.vote.rounds import run_rounds
 
     given = np.array([0, 0, 0, 0])
@@ -146,7 +146,7 @@ def _planted_noise(rng, n, c):
 def _memorizer(true, classes, calls):
     """A fake fan-out whose fold model k returns the label it trained on for its training rows (it memorised
     them) and the true label elsewhere: a row scored by a model that trained on it looks clean."""
-    from dcai.investigate import crossfit
+    from dcai.train import crossfit
 
     def fit(plan, y_train):
         calls.append((plan.masks.copy(), y_train.copy()))
@@ -164,7 +164,7 @@ def _memorizer(true, classes, calls):
 
 @pytest.mark.parametrize("flagged", ["drop", "relabel"])
 def test_round_two_trains_without_round_one_noisy_rows_and_still_scores_every_row_out_of_fold(flagged):
-    from dcai.investigate import crossfit
+    from dcai.train import crossfit
     from dcai.vote.rounds import run_rounds
 
     n, c = 90, 3
@@ -192,7 +192,7 @@ def test_round_two_trains_without_round_one_noisy_rows_and_still_scores_every_ro
 
 
 def test_a_plan_that_scores_rows_with_their_own_model_is_refused():
-    from dcai.investigate import crossfit
+    from dcai.train import crossfit
     from dcai.vote.rounds import next_training
 
     y = np.array([0, 1, 0, 1, 0, 1])

@@ -2,7 +2,7 @@
 
 Images ``x`` are ``(N, H, W, C)`` pixels in [0, 255] at the model's input size, labels ``y`` ``(N,)``
 class indices; predictions are ``(K, N, C)`` probabilities, turned into ``(N, C)`` by
-:func:`dcai.investigate.crossfit.out_of_fold`.
+:func:`dcai.train.crossfit.out_of_fold`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from functools import partial
 
 import numpy as np
 
-from dcai.investigate.crossfit import CrossFit, out_of_fold
+from dcai.train.crossfit import CrossFit, out_of_fold
 
 
 def make_model_fn(model: str, num_classes: int, *, width: float = 1.0) -> Callable:
