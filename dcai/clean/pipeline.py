@@ -18,6 +18,7 @@ from dcai.clean.config import CleanConfig
 from dcai.config import ConfigError
 from dcai.review import queue as q
 from dcai.runs import Run, StageContext, StageOutput
+from dcai.vote.config import VoteConfig
 
 STAGE = "clean"
 MIN_CLASS_FOR_GUARD = 20  # classes smaller than this are not checked by max_removed_share
@@ -29,10 +30,19 @@ def score_table(table: pa.Table) -> dict[str, np.ndarray]:
     return {c: np.asarray(table.column(c).to_pylist(), dtype=object) for c in names}
 
 
-def apply(table: pa.Table, cfg: CleanConfig) -> tuple[pa.Table, pa.Table, dict]:
-    """Decide and (with ``cfg.auto``) apply. Returns ``(new manifest, review queue, metrics)``."""
+def vote_flag_options(run: Run) -> dict[str, float]:
+    """The noisy / ambiguous thresholds the run's vote flagged with: its recorded config, else ``VoteConfig``'s."""
+    recorded = run.report("vote").get("config") or {}
+    return {k: recorded.get(k, v) for k, v in VoteConfig().flag_options().items()}
+
+
+def apply(
+    table: pa.Table, cfg: CleanConfig, *, flag_options: dict[str, float] | None = None
+) -> tuple[pa.Table, pa.Table, dict]:
+    """Decide and (with ``cfg.auto``) apply. Returns ``(new manifest, review queue, metrics)``.
+    ``flag_options``: the vote's noisy / ambiguous thresholds (default: ``VoteConfig``'s)."""
     scores = score_table(table)
-    d = policy.decide(scores, cfg=cfg)
+    d = policy.decide(scores, cfg=cfg, flag_options=flag_options)
     action, rule, new_label = d["action"], d["rule"], d["new_label"]
     if cfg.auto:
         _check_removal_share(scores, action == policy.REMOVE, cfg)
@@ -69,6 +79,7 @@ def apply(table: pa.Table, cfg: CleanConfig) -> tuple[pa.Table, pa.Table, dict]:
     ]
     metrics = {
         "auto": cfg.auto,
+        "flag_options": flag_options or VoteConfig().flag_options(),
         "evidence": sorted(c for c in policy.EVIDENCE if c in scores),
         "actions": dict(Counter(action.tolist())),
         "rules": dict(Counter(r for r in rule.tolist() if r)),
@@ -100,12 +111,15 @@ def _check_removal_share(scores: dict[str, np.ndarray], remove: np.ndarray, cfg:
 def run(run_dir: str, cfg: CleanConfig, *, force: bool = False) -> tuple[dict, bool]:
     """Clean the latest manifest of ``run_dir`` into ``NN-clean/``. Returns ``(report, ran)``."""
 
+    the_run = Run(run_dir)
+    flag_options = vote_flag_options(the_run)
+
     def stage(table: pa.Table, ctx: StageContext) -> StageOutput:
-        table, queue, metrics = apply(table, cfg)
+        table, queue, metrics = apply(table, cfg, flag_options=flag_options)
         q.write_queue(queue, ctx.workdir)
         return StageOutput(table, metrics)
 
-    _, report, ran = Run(run_dir).execute(STAGE, stage, config=cfg.to_dict(), force=force)
+    _, report, ran = the_run.execute(STAGE, stage, config=cfg.to_dict(), extra_key=flag_options, force=force)
     return report, ran
 
 

@@ -13,6 +13,8 @@ import numpy as np
 
 from dcai.clean.config import CleanConfig
 from dcai.manifest import INACTIVE_SPLITS
+from dcai.vote import scores as vote_scores
+from dcai.vote.config import VoteConfig
 
 KEEP, RELABEL, REMOVE, REVIEW = "keep", "relabel", "remove", "review"
 EVIDENCE = (
@@ -48,14 +50,22 @@ def _bools(scores: Mapping[str, np.ndarray], name: str, n: int) -> np.ndarray:
     return np.array([bool(v) if v is not None and v == v else False for v in scores[name]], dtype=bool)
 
 
-def decide(scores: Mapping[str, np.ndarray], *, cfg: CleanConfig | None = None) -> dict[str, np.ndarray]:
+def decide(
+    scores: Mapping[str, np.ndarray],
+    *,
+    cfg: CleanConfig | None = None,
+    flag_options: Mapping[str, float] | None = None,
+) -> dict[str, np.ndarray]:
     """Actions for every row. Returns ``action``, ``new_label``, ``rule`` (all ``(N,)`` object arrays).
 
     Rules, first match wins, for active rows not marked ``trusted``:
     ``junk`` (remove) → ``strong-relabel`` (relabel) → ``duplicate-conflict``, ``label-doubtful``,
     ``investigate-loss``, ``ambiguous`` (review; or remove with ``doubtful="remove"``) → keep.
+    Noisy and ambiguous are the vote's own flags (:func:`dcai.vote.scores.flags`) at ``flag_options``, the
+    thresholds the run's vote used (default: ``VoteConfig``'s).
     """
     cfg = cfg or CleanConfig()
+    flag_options = flag_options or VoteConfig().flag_options()
     label = np.asarray(scores["label"], dtype=object)
     n = len(label)
     split = _strings(scores, "split", n)
@@ -71,16 +81,16 @@ def decide(scores: Mapping[str, np.ndarray], *, cfg: CleanConfig | None = None) 
     certified = _bools(scores, "certified", n)
     conflict = _bools(scores, "dup_conflict", n)
 
+    vote = {"top": top, "top_prob": top_p, "given_prob": given_p, "agreement": agree, "entropy": entropy}
+    noisy, ambiguous = vote_scores.flags({**vote, "scored": top != ""}, label, **flag_options)
     # Where an evidence value is missing, every comparison below is False: no rule fires on absent data.
     with np.errstate(invalid="ignore"):
         other = (top != label) & (top != "")
         junk = (top_p <= cfg.junk_max_top_prob) & (entropy >= cfg.junk_min_entropy)
         consensus = (sugg == "") | (sugg == top) if cfg.require_consensus else np.ones(n, bool)
-        noisy = other & (top_p - given_p >= cfg.noisy_min_margin) & (agree <= cfg.noisy_max_agreement)
         strong = noisy & (top_p >= cfg.relabel_min_prob) & (agree <= cfg.relabel_max_agreement) & consensus
         aux_doubt = (aux_loss > cfg.aux_review_loss) & ~certified
         noisy |= (sugg != "") & (sugg != label) & aux_doubt  # investigate's own other-label evidence
-        ambiguous = (top_p < cfg.ambiguous_max_top_prob) | (entropy >= cfg.ambiguous_min_entropy)
 
     in_play = ~np.isin(split, INACTIVE_SPLITS) & ~trusted
     action = np.full(n, KEEP, dtype=object)

@@ -108,11 +108,39 @@ def test_doubt_score_orders_by_missing_support():
     assert score[0] == pytest.approx(0.0) and score[1] > 0.5 and score[2] == 0.5
 
 
-def test_config_refuses_inconsistent_thresholds():
-    with pytest.raises(ConfigError, match="relabel_max_agreement"):
-        CleanConfig(relabel_max_agreement=0.6, noisy_max_agreement=0.4)
+def test_config_refuses_a_bad_choice():
     with pytest.raises(ConfigError, match="doubtful"):
         CleanConfig(doubtful="delete")
+
+
+def test_noisy_and_ambiguous_are_the_votes_flags_at_the_votes_thresholds():
+    """One rule, one set of knobs: clean flags exactly the rows ``vote.scores.flags`` flags."""
+    from dcai.vote import scores as vs
+    from dcai.vote.config import VoteConfig
+
+    s = _vote(
+        label=["i", "i", "ii", "v", "x"],
+        top=["i", "ii", "iii", "v", "x"],
+        top_p=[0.95, 0.7, 0.45, 0.45, 0.9],
+        agree=[1.0, 0.4, 0.2, 0.6, 1.0],
+        ent=[0.1, 0.3, 0.5, 0.5, 0.7],
+    )
+    for options in (VoteConfig().flag_options(), {**VoteConfig().flag_options(), "ambiguous_max_top_prob": 0.3,
+                                                  "ambiguous_min_entropy": 0.8, "noisy_min_margin": 0.9}):  # fmt: skip
+        vote = {"top": s["vote_top_label"], "top_prob": s["vote_top_prob"].astype(float),
+                "given_prob": s["vote_given_prob"].astype(float), "agreement": s["vote_agreement"].astype(float),
+                "entropy": s["vote_entropy"].astype(float), "scored": np.ones(5, bool)}  # fmt: skip
+        noisy, ambiguous = vs.flags(vote, s["label"], **options)
+        rule = policy.decide(s, flag_options=options)["rule"]
+        assert (rule == "label-doubtful").tolist() == noisy.tolist()
+        assert (rule == "ambiguous").tolist() == ambiguous.tolist()
+    assert policy.decide(s)["rule"].tolist() == [
+        None,
+        "label-doubtful",
+        "label-doubtful",
+        "ambiguous",
+        "ambiguous",
+    ]
 
 
 def _manifest() -> pa.Table:
