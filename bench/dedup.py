@@ -293,7 +293,7 @@ def bench_roman() -> str:
     with tempfile.TemporaryDirectory(dir="/tmp") as d:
         ingest(str(ROMAN), d, IngestConfig())
         t = time.time()
-        report = run(d, DedupConfig())
+        report, _ = run(d, DedupConfig())
         secs = time.time() - t
         out = manifest.read(next(Path(d).glob("*-dedup")) / "manifest.parquet").to_pylist()
     groups: dict[str, list[dict]] = {}

@@ -162,7 +162,7 @@ def timed_run(index: Path, work: Path, cpus: int, sketch_only: bool, sets: list[
         else:
             from dcai.dedup.pipeline import run
 
-            report = run(run_dir, cfg, force=True)
+            report, _ = run(run_dir, cfg, force=True)
         secs = time.time() - t
     n = pq.read_metadata(index).num_rows
     return {

@@ -140,7 +140,7 @@ def run_dedup(ctx: PipelineContext, section: dict) -> dict:
     from dcai.dedup.config import DedupConfig
     from dcai.dedup.pipeline import run
 
-    report = run(ctx.run_dir, stage_config(DedupConfig, ctx, section), force=ctx.force)
+    report, _ = run(ctx.run_dir, stage_config(DedupConfig, ctx, section), force=ctx.force)
     print(summary(report))
     return report
 

@@ -45,6 +45,6 @@ def main(args: argparse.Namespace) -> dict:
     from dcai.dedup.pipeline import run
 
     cfg = stage_config(DedupConfig, args, "dedup", threshold=args.threshold)
-    report = run(args.run, cfg, against=args.against, force=args.force)
+    report, _ = run(args.run, cfg, against=args.against, force=args.force)
     print(summary(report))
     return report

@@ -204,8 +204,9 @@ class RayEngine:
 
 def run(
     run_dir: str | Path, cfg: DedupConfig, *, against: str | Path | None = None, force: bool = False
-) -> dict:
-    """Dedup the newest manifest of ``run_dir`` (optionally against an earlier run's sketches); returns the report."""
+) -> tuple[dict, bool]:
+    """Dedup the newest manifest of ``run_dir`` (optionally against an earlier run's sketches).
+    Returns ``(report, ran)``."""
     extra = None
     if against:
         folder, _ = stored.old_sketches(against)
@@ -218,7 +219,7 @@ def run(
         assert table is not None
         return body.dedup(table, ctx.workdir, cfg, engine=RayEngine(cfg), against=against)
 
-    _, report, _ = Run(run_dir).execute(
+    _, report, ran = Run(run_dir).execute(
         stored.STAGE, stage, config=cfg.to_dict(), extra_key=extra, force=force
     )
-    return report
+    return report, ran

@@ -40,7 +40,7 @@ def first_run(tmp_path_factory, ray_local):
     rundir = root / "run"
     ingest(str(src), str(rundir), IngestConfig())
     cfg = load(DedupConfig, preset="tiny")
-    report = run(rundir, cfg)
+    report, _ = run(rundir, cfg)
     return root, rundir, report, glyphs
 
 
@@ -104,7 +104,7 @@ def test_join_path_decides_as_the_broadcast_path(first_run, tmp_path):
     copy = tmp_path / "run"
     shutil.copytree(rundir, copy)
     cfg = dataclasses.replace(load(DedupConfig, preset="tiny"), broadcast_bytes=0)
-    joined = run(copy, cfg, force=True)
+    joined, _ = run(copy, cfg, force=True)
     assert "verify" in joined["timings"] and joined["verified_pairs"] == report["verified_pairs"]
     cols = ["id", "split", "dup_group", "dup_kind", "dup_of", "reason"]
     a = manifest.read(rundir / "02-dedup" / "manifest.parquet").select(cols).sort_by("id")
@@ -133,7 +133,7 @@ def test_pixel_check_reads_kept_files_and_names_a_file_it_cannot_re_read(first_r
     new_run = tmp_path / "new_run"
     ingest(str(new), str(new_run), IngestConfig())
     Path(uri).unlink()
-    kept = run(new_run, load(DedupConfig, preset="tiny"), against=old_run)
+    kept, _ = run(new_run, load(DedupConfig, preset="tiny"), against=old_run)
     assert kept["pixel_images"] == {"stored": 2, "re_read": 0}
     assert kept["near_transforms"] == {"shift": 1} and kept["removed"] == 1
     with pytest.raises(BadImage, match=Path(uri).name):
