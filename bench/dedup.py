@@ -291,7 +291,7 @@ def bench_roman() -> str:
         by_hash.setdefault(hashlib.sha1(f.read_bytes()).hexdigest(), []).append(str(f))
     truth = {h for h, fs in by_hash.items() if len(fs) > 1}
     with tempfile.TemporaryDirectory(dir="/tmp") as d:
-        ingest(str(ROMAN), d, IngestConfig())
+        ingest(d, IngestConfig(), source=str(ROMAN))
         t = time.time()
         report, _ = run(d, DedupConfig())
         secs = time.time() - t

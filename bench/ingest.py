@@ -25,7 +25,7 @@ def timed_ingest(source: Path, run_dir: Path) -> tuple[int, float, dict]:
     from dcai.ingest.pipeline import run
 
     started = time.perf_counter()
-    report, _ = run(str(source), str(run_dir), IngestConfig(), force=True)
+    report, _ = run(str(run_dir), IngestConfig(), source=str(source), force=True)
     return report["rows"], time.perf_counter() - started, report
 
 

@@ -64,7 +64,7 @@ def cmd_ingest(args: argparse.Namespace) -> dict:
 
     classes = tuple(c.strip() for c in args.classes.split(",")) if args.classes else None
     cfg = stage_config(IngestConfig, args, "ingest", classes=classes)
-    report, ran = run(args.source, args.run, cfg, force=args.force)
+    report, ran = run(args.run, cfg, source=args.source, force=args.force)
     print(summary_table(report))
     if not ran:
         print("(up to date: nothing changed since the last ingest; --force reruns it)")

@@ -121,7 +121,9 @@ def run_ingest(ctx: PipelineContext, section: dict) -> dict:
     from dcai.ingest.config import IngestConfig
     from dcai.ingest.pipeline import run, summary_table
 
-    report, _ = run(ctx.input_dir, ctx.run_dir, stage_config(IngestConfig, ctx, section), force=ctx.force)
+    report, _ = run(
+        ctx.run_dir, stage_config(IngestConfig, ctx, section), source=ctx.input_dir, force=ctx.force
+    )
     print(summary_table(report))
     return report
 

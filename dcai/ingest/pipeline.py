@@ -63,8 +63,8 @@ def validate_all(records: list[dict], cfg: IngestConfig, ctx: StageContext) -> p
     return table.take(pa.compute.sort_indices(sort_key))
 
 
-def run(source: str, run_dir: str, cfg: IngestConfig, *, force: bool = False) -> tuple[dict, bool]:
-    """Ingest ``source`` into ``run_dir``. Returns ``(report, ran)``."""
+def run(run_dir: str, cfg: IngestConfig, *, source: str, force: bool = False) -> tuple[dict, bool]:
+    """Ingest ``source`` (class folders, or a CSV / Parquet list) into ``run_dir``. Returns ``(report, ran)``."""
     records, layout = scan_mod.scan(source)
     check_classes(records, cfg.classes, str(source))
 

@@ -57,7 +57,7 @@ def tiny_run(tmp_path: Path) -> Path:
     (tmp_path / "src" / "val" / "i").mkdir(parents=True)
     Image.fromarray(draw_numeral("i", glyph_w=30)).save(tmp_path / "src" / "val" / "i" / "v0.png")
     run_dir = tmp_path / "run"
-    run_ingest(str(tmp_path / "src"), str(run_dir), IngestConfig())
+    run_ingest(str(run_dir), IngestConfig(), source=str(tmp_path / "src"))
     return run_dir
 
 

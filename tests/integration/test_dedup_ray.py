@@ -38,7 +38,7 @@ def first_run(tmp_path_factory, ray_local):
     _write(src / "label_book" / "v" / "book2.png", glyphs[2])  # the trusted copy stays
     _write(src / "train" / "x" / "conflict3.png", glyphs[3])  # same pixels, other label: review
     rundir = root / "run"
-    ingest(str(src), str(rundir), IngestConfig())
+    ingest(str(rundir), IngestConfig(), source=str(src))
     cfg = load(DedupConfig, preset="tiny")
     report, _ = run(rundir, cfg)
     return root, rundir, report, glyphs
@@ -79,7 +79,7 @@ def test_incremental_against_an_earlier_run(first_run, tmp_path, capsys):
     )
     _write(src / "train" / "v" / "fresh.png", planted.glyph(np.random.default_rng(99), strokes=3))
     new_run = tmp_path / "run2"
-    ingest(str(src), str(new_run), IngestConfig())
+    ingest(str(new_run), IngestConfig(), source=str(src))
     assert (
         cli_main(["dedup", "--run", str(new_run), "--against", str(rundir), "--preset", "tiny", "--json"])
         == 0
@@ -123,7 +123,7 @@ def test_pixel_check_reads_kept_files_and_names_a_file_it_cannot_re_read(first_r
     old = tmp_path / "old"
     _write(old / "train" / "v" / "g.png", glyphs[6])
     old_run = tmp_path / "old_run"
-    ingest(str(old), str(old_run), IngestConfig())
+    ingest(str(old_run), IngestConfig(), source=str(old))
     run(old_run, load(DedupConfig, preset="tiny"))
     (uri,) = [r["uri"] for r in manifest.read(old_run / "02-dedup" / "manifest.parquet").to_pylist()]
     new = tmp_path / "new"
@@ -131,7 +131,7 @@ def test_pixel_check_reads_kept_files_and_names_a_file_it_cannot_re_read(first_r
         new / "train" / "v" / "moved.png", planted.transform(glyphs[6], "shift", np.random.default_rng(3))[0]
     )
     new_run = tmp_path / "new_run"
-    ingest(str(new), str(new_run), IngestConfig())
+    ingest(str(new_run), IngestConfig(), source=str(new))
     Path(uri).unlink()
     kept, _ = run(new_run, load(DedupConfig, preset="tiny"), against=old_run)
     assert kept["pixel_images"] == {"stored": 2, "re_read": 0}

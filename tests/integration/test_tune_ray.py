@@ -23,7 +23,7 @@ def test_tune_trials_on_ray_then_augment_uses_the_winner(ray_local, tmp_path, ca
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     run_synth(tmp_path / "synth", SynthConfig(n=40, test_n=0, chunk_size=50), use_ray=False)
     run_dir = str(tmp_path / "run")
-    run_ingest(str(tmp_path / "synth" / "data"), run_dir, IngestConfig())
+    run_ingest(run_dir, IngestConfig(), source=str(tmp_path / "synth" / "data"))
     argv = ["tune", "--run", run_dir, "--preset", "tiny", "--set", "trials=3", "--set", "train_subset=30"]
     argv += ["--set", "confirm_epochs=0", "--json"]  # the confirmation's own Tune run: see the unit tests
     assert cli.main(argv) == 0
