@@ -75,7 +75,7 @@ def run_real(device: str) -> dict:
     from dcai.evaluate.pipeline import run
 
     cfg = EvaluateConfig(seeds=3, epochs=EPOCHS, device=device)
-    report, _ = run(cfg, data_dir=ROMAN)
+    report, _ = run(None, cfg, data_dir=ROMAN)
     out = {
         k: report[k]
         for k in (

@@ -76,7 +76,7 @@ def cmd_export(args: argparse.Namespace) -> dict:
     from dcai.export.pipeline import run
 
     cfg = stage_config(ExportConfig, args, "export", max_images=args.max_images, trim=args.trim or None)
-    report = run(args.run, args.out, cfg, force=args.force)
+    report, _ = run(args.run, cfg, out=args.out, force=args.force)
     print(f"exported {report['exported']} images to {report['out']} ({report['per_split']})")
     return report
 

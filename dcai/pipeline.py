@@ -132,7 +132,9 @@ def run_export(ctx: PipelineContext, section: dict) -> dict:
     from dcai.export.config import ExportConfig
     from dcai.export.pipeline import run
 
-    report = run(ctx.run_dir, ctx.output_dir, stage_config(ExportConfig, ctx, section), force=ctx.force)
+    report, _ = run(
+        ctx.run_dir, stage_config(ExportConfig, ctx, section), out=ctx.output_dir, force=ctx.force
+    )
     print(f"exported {report['exported']} images to {report['out']} ({report['per_split']})")
     return report
 

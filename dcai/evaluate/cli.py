@@ -48,7 +48,7 @@ def main(args: argparse.Namespace) -> dict:
         device=args.device,
         backend=args.backend,
     )
-    report, ran = run(cfg, run_dir=args.run, data_dir=args.data, test_dir=args.test, force=args.force)
+    report, ran = run(args.run, cfg, data_dir=args.data, test_dir=args.test, force=args.force)
     print(format_summary(report))
     if not ran:
         print("(up to date: same data and config as the last evaluation; --force reruns it)")

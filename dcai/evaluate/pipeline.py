@@ -94,9 +94,9 @@ def _listing(folder: str | os.PathLike | None) -> list | None:
 
 
 def run(
+    run_dir: str | os.PathLike | None,
     cfg: EvaluateConfig,
     *,
-    run_dir: str | os.PathLike | None = None,
     data_dir: str | os.PathLike | None = None,
     test_dir: str | os.PathLike | None = None,
     stage: str = STAGE,
@@ -105,7 +105,8 @@ def run(
 ) -> tuple[dict, bool]:
     """Evaluate ``data_dir`` folders or the run's manifest (its newest, or ``manifest_stage`` 's).
 
-    Returns ``(metrics, ran)``; with ``run_dir`` the metrics are also the stage's ``report.json``.
+    ``run_dir`` may be None with ``data_dir``. Returns ``(metrics, ran)``; with ``run_dir`` the metrics
+    are also the stage's ``report.json``.
     """
     splits = {"train_splits": cfg.train_splits, "val_splits": cfg.val_splits, "test_splits": cfg.test_splits}
 
@@ -156,8 +157,8 @@ def pipeline_stage(ctx, section: dict) -> dict:
     from dcai.pipeline import stage_config
 
     report, _ = run(
+        ctx.run_dir,
         stage_config(EvaluateConfig, ctx, section),
-        run_dir=ctx.run_dir,
         test_dir=ctx.test_dir,
         force=ctx.force,
     )
@@ -170,8 +171,8 @@ def pipeline_stage_raw(ctx, section: dict) -> dict:
     from dcai.pipeline import stage_config
 
     report, _ = run(
+        ctx.run_dir,
         stage_config(EvaluateConfig, ctx, section),
-        run_dir=ctx.run_dir,
         stage=RAW_STAGE,
         manifest_stage="ingest",
         test_dir=ctx.test_dir,

@@ -30,7 +30,8 @@ def copy_batch(batch: pa.Table) -> pa.Table:
     return pa.table({"id": batch.column("id"), "bytes": pa.array(sizes, pa.int64())})
 
 
-def run(run_dir: str, out: str, cfg: ExportConfig, *, force: bool = False) -> dict:
+def run(run_dir: str, cfg: ExportConfig, *, out: str, force: bool = False) -> tuple[dict, bool]:
+    """Export the run's latest manifest to ``out`` (class folders + manifest). Returns ``(report, ran)``."""
     import ray
 
     from dcai.ray_runtime import init_ray
@@ -69,7 +70,7 @@ def run(run_dir: str, out: str, cfg: ExportConfig, *, force: bool = False) -> di
         (out_path / "export.json").write_text(json.dumps(metrics, indent=2))
         return StageOutput(table, metrics)
 
-    _, report, _ = Run(run_dir).execute(
+    _, report, ran = Run(run_dir).execute(
         STAGE, stage, config=cfg.to_dict(), extra_key=str(out_path), force=force
     )
-    return report
+    return report, ran

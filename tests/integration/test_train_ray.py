@@ -102,5 +102,5 @@ def test_evaluate_backend_train(ray_local, tmp_path):
         cache=False,
         storage_path=str(tmp_path / "ray"),
     )
-    report, _ = run(cfg, data_dir=tmp_path / "d")
+    report, _ = run(None, cfg, data_dir=tmp_path / "d")
     assert report["seeds"] == [0, 1] and report["backend"] == "train"

@@ -60,11 +60,11 @@ def test_run_stage_keeps_manifest_and_is_skipped_when_unchanged(folders, tmp_pat
     r = Run(tmp_path / "run")
     r.execute("ingest", lambda _table, _ctx: StageOutput(manifest.from_rows(rows)), needs_input=False)
     cfg = EvaluateConfig(seeds=1, epochs=1, device="cpu")
-    report, ran = run(cfg, run_dir=r.root)
+    report, ran = run(r.root, cfg)
     assert ran and report["stage"] == "evaluate" and report["test"]["label_book"]["n"] == 3
     assert r.stages()[-1][1] == "evaluate" and (r.root / "cache").is_dir()
     assert r.manifest("evaluate").equals(r.manifest("ingest"))
-    _, ran_again = run(cfg, run_dir=r.root)
+    _, ran_again = run(r.root, cfg)
     assert not ran_again
     from dcai.report.html import build
 
