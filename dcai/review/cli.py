@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def main(args: argparse.Namespace) -> dict:
     from dcai.cli import stage_config
     from dcai.review import queue as q
-    from dcai.review.stage import ReviewConfig, run, summary
+    from dcai.review.config import ReviewConfig
+    from dcai.review.pipeline import run, summary
 
     cfg = stage_config(ReviewConfig, args, "review")
     if args.import_csv or args.simulate_reviewer:

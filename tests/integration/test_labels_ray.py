@@ -13,8 +13,8 @@ from dcai.clean.pipeline import run as clean_run
 from dcai.investigate.config import InvestigateConfig
 from dcai.investigate.pipeline import run as investigate_run
 from dcai.review import queue as q
-from dcai.review.stage import ReviewConfig
-from dcai.review.stage import run as review_run
+from dcai.review.config import ReviewConfig
+from dcai.review.pipeline import run as review_run
 from dcai.runs import Run, StageOutput
 from dcai.vote.config import VoteConfig
 from dcai.vote.pipeline import run as vote_run

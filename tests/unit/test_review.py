@@ -11,7 +11,8 @@ import pytest
 from dcai import manifest
 from dcai.review import decisions as dec
 from dcai.review import queue as q
-from dcai.review.stage import ReviewConfig, run
+from dcai.review.config import ReviewConfig
+from dcai.review.pipeline import run
 from dcai.runs import Run, StageOutput
 
 

@@ -9,31 +9,18 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow as pa
 
-from dcai.config import StageConfig
 from dcai.errors import InputError
 from dcai.review import decisions as dec
 from dcai.review import queue as q
+from dcai.review.config import ReviewConfig
 from dcai.runs import Run, StageContext, StageOutput, file_hash
 
 STAGE = "review"
 DECISIONS_CSV = "decisions.csv"
-
-
-@dataclass(frozen=True)
-class ReviewConfig(StageConfig):
-    max_items: int = (
-        0  # a simulated reviewer answers at most this many queue items (0 = all), to cost reviews
-    )
-
-    PRESETS = {"tiny": {}}
-
-    def __post_init__(self) -> None:
-        self._check(self.max_items >= 0, f"max_items must be >= 0 (0 = all), got {self.max_items}")
 
 
 def suggestion_hits(queue: pa.Table, answers: dict[str, dec.Decision]) -> dict[str, int]:
