@@ -1,4 +1,5 @@
-"""The ``dcai`` command line: one verb per stage; each parses, loads the config and calls the stage.
+"""The ``dcai`` command line: one verb per stage of :mod:`dcai.stages` (its flags, config, run, summary), plus
+``synth``, ``report`` and ``pipeline``; each parses, loads the config and calls the stage.
 
 Exit status: 0 on success, 2 on bad input (the message names the file and the problem).
 ``--json`` prints the stage's ``report.json`` as the last line of standard output.
@@ -7,14 +8,16 @@ Exit status: 0 on success, 2 on bad input (the message names the file and the pr
 from __future__ import annotations
 
 import argparse
-import importlib
 import json
 import sys
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any, TypeVar
 
 from dcai.config import StageConfig, load
 from dcai.errors import InputError
+from dcai.stage import Stage
+from dcai.stages import STAGES
 
 C = TypeVar("C", bound=StageConfig)
 
@@ -37,8 +40,9 @@ def _common(p: argparse.ArgumentParser, *, run: bool = True) -> None:
     p.add_argument("--json", action="store_true", help="print the stage's report.json as the last line")
 
 
-def stage_config(cls: type[C], args: argparse.Namespace, section: str, **overrides: Any) -> C:
-    """Load ``cls`` from ``--config`` (its ``section`` if the file is a pipeline config), preset and ``--set``."""
+def config_from_args(cls: type[C], args: argparse.Namespace, section: str, **overrides: Any) -> C:
+    """Load ``cls`` from ``--config`` (its ``section`` if the file is a pipeline config), preset and ``--set``;
+    ``overrides`` (the verb's own flags; None = not given) sit between the file and ``--set``."""
     section_in_file = None
     if args.config:
         from dcai.config import load_yaml
@@ -55,30 +59,22 @@ def stage_config(cls: type[C], args: argparse.Namespace, section: str, **overrid
     )
 
 
-# ---- verbs --------------------------------------------------------------------------------------
-
-
-def cmd_ingest(args: argparse.Namespace) -> dict:
-    from dcai.ingest.config import IngestConfig
-    from dcai.ingest.pipeline import run, summary_table
-
-    classes = tuple(c.strip() for c in args.classes.split(",")) if args.classes else None
-    cfg = stage_config(IngestConfig, args, "ingest", classes=classes)
-    report, ran = run(args.run, cfg, source=args.source, force=args.force)
-    print(summary_table(report))
+def run_stage(stage: Stage, args: argparse.Namespace) -> dict:
+    """``dcai <stage> ...``: its flags → config and inputs, run it, print its summary."""
+    if stage.shortcut is not None:
+        answer = stage.shortcut(args)
+        if answer is not None:
+            return answer
+    call = stage.from_args(args)
+    cfg = config_from_args(stage.config, args, stage.name, **call.overrides)
+    report, ran = stage.run(args.run, cfg, force=args.force, **call.inputs)
+    print(stage.summary(report))
     if not ran:
-        print("(up to date: nothing changed since the last ingest; --force reruns it)")
+        print(f"(up to date: nothing changed since the last {stage.name}; --force reruns it)")
     return report
 
 
-def cmd_export(args: argparse.Namespace) -> dict:
-    from dcai.export.config import ExportConfig
-    from dcai.export.pipeline import run
-
-    cfg = stage_config(ExportConfig, args, "export", max_images=args.max_images, trim=args.trim or None)
-    report, _ = run(args.run, cfg, out=args.out, force=args.force)
-    print(f"exported {report['exported']} images to {report['out']} ({report['per_split']})")
-    return report
+# ---- verbs that are no stage of a run -----------------------------------------------------------
 
 
 def cmd_report(args: argparse.Namespace) -> dict:
@@ -108,31 +104,10 @@ def cmd_synth(args: argparse.Namespace) -> dict:
     from dcai.synth.config import SynthConfig
     from dcai.synth.pipeline import run
 
-    cfg = stage_config(SynthConfig, args, "synth", n=args.n, seed=args.seed)
+    cfg = config_from_args(SynthConfig, args, "synth", n=args.n, seed=args.seed)
     report = run(args.out_dir, cfg)
     print(f"wrote {report['images']} images to {report['out']} (ground truth: {report['truth']})")
     return report
-
-
-# Later stages register here: verb -> (module with add_arguments/main, help).
-PLUGGED: dict[str, tuple[str, str]] = {
-    "evaluate": (
-        "dcai.evaluate.cli",
-        "train the fixed model on a run or folders; val/test accuracy over seeds",
-    ),
-    "dedup": ("dcai.dedup.cli", "exact and near duplicates, groups, leakage across splits"),
-    "investigate": (
-        "dcai.investigate.cli",
-        "auxiliary-model loop: certify, queue for review, suggest labels",
-    ),
-    "vote": ("dcai.vote.cli", "five-model out-of-fold vote: noisy and ambiguous flags"),
-    "review": ("dcai.review.cli", "export / import the review queue as CSV"),
-    "clean": ("dcai.clean.cli", "turn dedup / investigate / vote evidence into actions"),
-    "augment": ("dcai.augment.cli", "new images: heavy aug, AutoAugment, crops, mirrors, recomposition"),
-    "tune": ("dcai.tune.cli", "Ray Tune search over the augmentation policy"),
-    "balance": ("dcai.balance.cli", "equal classes under the budget; the rest to surplus"),
-    "split": ("dcai.split.cli", "random test selection and group-aware folds"),
-}
 
 
 def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], dict]]]:
@@ -149,20 +124,13 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
     _common(p, run=False)
     handlers["synth"] = cmd_synth
 
-    p = sub.add_parser("ingest", help="scan class folders or a CSV/Parquet list; validate every image")
-    p.add_argument(
-        "source", help="ROOT/<split>/<class>/*, ROOT/<class>/*, or a .csv/.parquet list (uri,label[,split])"
-    )
-    p.add_argument("--classes", help="comma-separated class names; other label folders are an error")
-    _common(p)
-    handlers["ingest"] = cmd_ingest
-
-    p = sub.add_parser("export", help="write train/<label>/, val/<label>/ folders and the manifest")
-    p.add_argument("--out", required=True)
-    p.add_argument("--max-images", type=int, default=None, help="cap on train+val images (default 10000)")
-    p.add_argument("--trim", action="store_true", help="trim to the cap (balanced) instead of failing")
-    _common(p)
-    handlers["export"] = cmd_export
+    for stage in STAGES:
+        if not stage.verb:
+            continue
+        p = sub.add_parser(stage.name, help=stage.help)
+        stage.arguments(p)
+        _common(p, run=stage.needs_run)
+        handlers[stage.name] = partial(run_stage, stage)
 
     p = sub.add_parser("report", help="write RUN_DIR/report.html")
     p.add_argument("--run", required=True)
@@ -180,19 +148,16 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
     p.add_argument("--force", action="store_true")
     p.add_argument("--json", action="store_true")
     handlers["pipeline"] = cmd_pipeline
-
-    for verb, (module, help_text) in PLUGGED.items():
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name and (e.name == module or module.startswith(e.name + ".")):
-                continue  # that stage is not part of this build
-            raise
-        p = sub.add_parser(verb, help=help_text)
-        mod.add_arguments(p)
-        _common(p, run=getattr(mod, "NEEDS_RUN", True))
-        handlers[verb] = mod.main
     return parser, handlers
+
+
+def job(verb: str, argv: Sequence[str]) -> int:
+    """A ``ray_jobs/`` entry point: the verb as ``dcai <verb> ARGV --json`` (the report is the log's last line)."""
+    parser, handlers = build_parser()
+    if verb not in handlers:
+        print(f"dcai job: unknown verb {verb!r}; known: {sorted(handlers)}", file=sys.stderr)
+        return 2
+    return main([verb, *argv, "--json"])
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,85 +1,61 @@
 """``dcai pipeline CONFIG.yaml``: run a configured sequence of stages end to end, resumably.
 
-The YAML names the stages in order (``stages: [ingest, dedup, ..., export, evaluate]``) and holds
-one section per stage with that stage's config. Every stage skips itself when its input and config
+The YAML names the stages in order (``stages: [ingest, dedup, ..., export, evaluate]``, any
+:mod:`dcai.stages` step, or ``report``) and holds one section per stage with that stage's config. Every stage skips itself when its input and config
 are unchanged, so rerunning after a kill resumes after the last complete stage.
 """
 
 from __future__ import annotations
 
-import importlib
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from dcai.config import ConfigError, deep_merge, load_yaml, parse_sets
+from dcai import stages
+from dcai.config import ConfigError, deep_merge, load, load_yaml, parse_sets
+from dcai.stage import Call, PipelineContext, Stage
 
 PACKAGE_DIR = Path(__file__).resolve().parent
+REPORT = "report"  # a step of no stage: write RUN/report.html (run_pipeline also writes it at the end)
 
 
-@dataclass(frozen=True)
-class PipelineContext:
-    input_dir: str
-    output_dir: str
-    run_dir: str
-    preset: str | None
-    force: bool
-    test_dir: str | None = None  # a class-folder test set every evaluate stage scores (``--test``)
+def _step(name: str) -> Stage | None:
+    """The stage a ``stages:`` entry names (None for ``report``); a ConfigError for an unknown one."""
+    if name == REPORT:
+        return None
+    stage = stages.get(name)
+    if stage.pipeline is None:
+        raise ConfigError(f"stage {name!r} is not a pipeline step (run it with `dcai {name}`)")
+    return stage
 
 
-# stage name -> "module:function"; each function is ``(ctx: PipelineContext, section: dict) -> dict``
-# (a stage's report). Stage modules are imported only when a config names the stage.
-RUNNERS: dict[str, str] = {
-    "ingest": "dcai.pipeline:run_ingest",
-    "export": "dcai.pipeline:run_export",
-    "report": "dcai.pipeline:run_report",
-    "evaluate": "dcai.evaluate.pipeline:pipeline_stage",
-    "evaluate_raw": "dcai.evaluate.pipeline:pipeline_stage_raw",
-    "dedup": "dcai.pipeline:run_dedup",
-    "investigate": "dcai.investigate.pipeline:pipeline_stage",
-    "vote": "dcai.vote.pipeline:pipeline_stage",
-    "clean": "dcai.clean.pipeline:pipeline_stage",
-    "augment": "dcai.augment.pipeline:pipeline_stage",
-    "tune": "dcai.tune.pipeline:pipeline_stage",
-    "balance": "dcai.balance.pipeline:pipeline_stage",
-    "split": "dcai.split.pipeline:pipeline_stage",
-}
+def _preset_for(cls, preset: str | None) -> str | None:
+    """The pipeline's preset where the stage has one of that name (``tiny``), else none."""
+    return preset if preset in getattr(cls, "PRESETS", {}) else None
 
 
-# stage name -> its config class: every section is checked before the first stage runs, so a typo in
-# the last section fails in a second, not after an hour of training.
-CONFIGS: dict[str, str] = {
-    "ingest": "dcai.ingest.config:IngestConfig",
-    "export": "dcai.export.config:ExportConfig",
-    "evaluate": "dcai.evaluate.config:EvaluateConfig",
-    "evaluate_raw": "dcai.evaluate.config:EvaluateConfig",
-    "dedup": "dcai.dedup.config:DedupConfig",
-    "investigate": "dcai.investigate.config:InvestigateConfig",
-    "vote": "dcai.vote.config:VoteConfig",
-    "clean": "dcai.clean.config:CleanConfig",
-    "augment": "dcai.augment.config:AugmentConfig",
-    "tune": "dcai.tune.config:TuneConfig",
-    "balance": "dcai.balance.config:BalanceConfig",
-    "split": "dcai.split.config:SplitConfig",
-}
+def _config(stage: Stage, call: Call, preset: str | None):
+    return load(stage.config, preset=_preset_for(stage.config, preset), overrides=call.overrides)
 
 
 def check_sections(path: Path, data: dict, preset: str | None) -> None:
-    """Load every named stage's section into its config class; a ConfigError names file and stage."""
-    from dcai.config import load
+    """Load every named stage's section into its config class; a ConfigError names file and stage.
 
+    Every section is checked before the first stage runs, so a typo in the last section fails in a
+    second, not after an hour of training.
+    """
+    blank = PipelineContext(input_dir="", output_dir="", run_dir="", preset=preset, force=False)
     for name in data["stages"]:
-        if name not in CONFIGS:
+        stage = _step(name)
+        if stage is None:
             continue
-        module, cls_name = CONFIGS[name].split(":")
-        cls = getattr(importlib.import_module(module), cls_name)
+        assert stage.pipeline is not None
         section = data.get(name) or {}
         if not isinstance(section, dict):
             raise ConfigError(f"{path}: section {name!r} must be a mapping of options, got {section!r}")
         try:
-            load(cls, preset=_preset_for(cls, preset), overrides=section)
+            _config(stage, stage.pipeline(blank, section), preset)
         except (ConfigError, TypeError, ValueError) as e:
             raise ConfigError(f"{path}: section {name!r}: {e}") from e
 
@@ -95,64 +71,18 @@ def resolve_config(path: str | Path) -> Path:
     raise ConfigError(f"{path}: config file not found (also looked in {PACKAGE_DIR / 'configs'})")
 
 
-def _runner(name: str) -> Callable[[PipelineContext, dict], dict]:
-    if name not in RUNNERS:
-        raise ConfigError(f"unknown stage {name!r} in pipeline; known stages: {sorted(RUNNERS)}")
-    module, func = RUNNERS[name].split(":")
-    try:
-        return getattr(importlib.import_module(module), func)
-    except ModuleNotFoundError as e:
-        raise ConfigError(f"stage {name!r} is not available in this build ({e})") from e
+def run_step(name: str, ctx: PipelineContext, section: dict[str, Any]) -> dict:
+    """One ``stages:`` entry: the stage's section (and the pipeline's folders) → config and inputs → its run."""
+    stage = _step(name)
+    if stage is None:
+        from dcai.report.html import write_report
 
-
-def _preset_for(cls, preset: str | None) -> str | None:
-    """The pipeline's preset where the stage has one of that name (``tiny``), else none."""
-    return preset if preset in getattr(cls, "PRESETS", {}) else None
-
-
-def stage_config(cls, ctx: PipelineContext, section: dict[str, Any]):
-    """A stage's frozen config from its YAML section and the pipeline's preset."""
-    from dcai.config import load
-
-    return load(cls, preset=_preset_for(cls, ctx.preset), overrides=section)
-
-
-def run_ingest(ctx: PipelineContext, section: dict) -> dict:
-    from dcai.ingest.config import IngestConfig
-    from dcai.ingest.pipeline import run, summary_table
-
-    report, _ = run(
-        ctx.run_dir, stage_config(IngestConfig, ctx, section), source=ctx.input_dir, force=ctx.force
-    )
-    print(summary_table(report))
+        return {"report": str(write_report(ctx.run_dir))}
+    assert stage.pipeline is not None
+    call = stage.pipeline(ctx, section)
+    report, _ = stage.run(ctx.run_dir, _config(stage, call, ctx.preset), force=ctx.force, **call.inputs)
+    print(stage.summary(report))
     return report
-
-
-def run_export(ctx: PipelineContext, section: dict) -> dict:
-    from dcai.export.config import ExportConfig
-    from dcai.export.pipeline import run
-
-    report, _ = run(
-        ctx.run_dir, stage_config(ExportConfig, ctx, section), out=ctx.output_dir, force=ctx.force
-    )
-    print(f"exported {report['exported']} images to {report['out']} ({report['per_split']})")
-    return report
-
-
-def run_dedup(ctx: PipelineContext, section: dict) -> dict:
-    from dcai.dedup.cli import summary
-    from dcai.dedup.config import DedupConfig
-    from dcai.dedup.pipeline import run
-
-    report, _ = run(ctx.run_dir, stage_config(DedupConfig, ctx, section), force=ctx.force)
-    print(summary(report))
-    return report
-
-
-def run_report(ctx: PipelineContext, section: dict) -> dict:
-    from dcai.report.html import write_report
-
-    return {"report": str(write_report(ctx.run_dir))}
 
 
 def headline(reports: dict[str, dict]) -> list[str]:
@@ -197,7 +127,7 @@ def run_pipeline(
     if not stages or not isinstance(stages, list):
         raise ConfigError(f"{path}: needs a 'stages' list, e.g. stages: [ingest, dedup, export]")
     for name in stages:
-        _runner(name)  # fail on an unknown stage before any work is done
+        _step(name)  # fail on an unknown stage before any work is done
     preset = preset or data.get("preset")
     check_sections(path, data, preset)
     ctx = PipelineContext(
@@ -213,7 +143,7 @@ def run_pipeline(
     for name in stages:
         t0 = time.time()
         print(f"== {name}", flush=True)
-        reports[name] = _runner(name)(ctx, data.get(name) or {})
+        reports[name] = run_step(name, ctx, data.get(name) or {})
         print(f"   {name} done in {time.time() - t0:.1f} s", flush=True)
     from dcai.report.html import write_report
 

@@ -1,12 +1,12 @@
 """`ray job submit ... -- python ray_jobs/synth.py ARGS`: the `dcai synth` verb as a Ray job.
 
-Parsing, config loading and the call into the stage are the CLI's; the job only adds `--json` so
-the report is the last line of the job's log.
+The verb comes from the stage registry (``dcai.stages``) through ``dcai.cli``: parsing, config loading and
+the call into the stage are the CLI's; the job only adds ``--json`` so the report is the log's last line.
 """
 
 import sys
 
-from dcai.cli import main
+from dcai.cli import job
 
 if __name__ == "__main__":
-    sys.exit(main(["synth", *sys.argv[1:], "--json"]))
+    sys.exit(job("synth", sys.argv[1:]))

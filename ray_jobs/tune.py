@@ -1,12 +1,12 @@
 """`ray job submit ... -- python ray_jobs/tune.py --run RUN [--set k=v]`: the `dcai tune` verb as a Ray job.
 
-Parsing, config loading and the call into ``dcai.tune.pipeline.run`` are the CLI's; the job only adds
-`--json` so the report is the last line of the job's log.
+The verb comes from the stage registry (``dcai.stages``) through ``dcai.cli``: parsing, config loading and
+the call into the stage are the CLI's; the job only adds ``--json`` so the report is the log's last line.
 """
 
 import sys
 
-from dcai.cli import main
+from dcai.cli import job
 
 if __name__ == "__main__":
-    sys.exit(main(["tune", *sys.argv[1:], "--json"]))
+    sys.exit(job("tune", sys.argv[1:]))

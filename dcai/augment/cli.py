@@ -1,10 +1,11 @@
-"""``dcai augment --run RUN``: parse, load :class:`AugmentConfig`, run the stage, print what was added."""
+"""``dcai augment --run RUN``: new images (heavy aug, AutoAugment, crops, mirrors, recomposition)."""
 
 from __future__ import annotations
 
 import argparse
 
-NEEDS_RUN = True
+from dcai.augment.config import AugmentConfig
+from dcai.stage import Call, Stage, lazy
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,6 +15,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="MODULE:FACTORY",
         help="builds the classifier that checks crops and compositions (config key 'classifier')",
     )
+
+
+def from_args(args: argparse.Namespace) -> Call:
+    return Call({"classifier": args.classifier}, {})
 
 
 def summary(report: dict) -> str:
@@ -27,14 +32,13 @@ def summary(report: dict) -> str:
     return "\n".join(lines)
 
 
-def main(args: argparse.Namespace) -> dict:
-    from dcai.augment.config import AugmentConfig
-    from dcai.augment.pipeline import run
-    from dcai.cli import stage_config
-
-    cfg = stage_config(AugmentConfig, args, "augment", classifier=args.classifier)
-    report, ran = run(args.run, cfg, force=args.force)
-    print(summary(report))
-    if not ran:
-        print("(up to date: nothing changed since the last augment; --force reruns it)")
-    return report
+STAGE = Stage(
+    name="augment",
+    help="new images: heavy aug, AutoAugment, crops, mirrors, recomposition",
+    config=AugmentConfig,
+    run=lazy("dcai.augment.pipeline:run"),
+    arguments=add_arguments,
+    from_args=from_args,
+    summary=summary,
+    section=lazy("dcai.augment.report_section:render_section"),
+)

@@ -209,11 +209,3 @@ def run(
         key = {"classifier": key, "tuned_from": tuned_from}
     _, report, ran = run_obj.execute(STAGE, stage, config=cfg.to_dict(), extra_key=key, force=force)
     return report, ran
-
-
-def pipeline_stage(ctx, section: dict) -> dict:
-    """``dcai pipeline`` runner: the ``augment:`` section of the pipeline config."""
-    from dcai.pipeline import stage_config
-
-    report, _ = run(ctx.run_dir, stage_config(AugmentConfig, ctx, section), force=ctx.force)
-    return report

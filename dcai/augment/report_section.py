@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pyarrow as pa
 
+from dcai.report.blocks import html_table, thumbnail_img
 from dcai.report.charts import grouped_bars
-from dcai.report.html import html_table, thumbnail_img
 from dcai.report.stage_data import previous_manifest, stage_manifest
 
 MAX_SAMPLES = 6  # parent → new pairs shown per origin

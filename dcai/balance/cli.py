@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-NEEDS_RUN = True
+from dcai.balance.config import BalanceConfig
+from dcai.stage import Call, Stage, lazy
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -14,18 +15,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(args: argparse.Namespace) -> dict:
-    from dcai.balance.config import BalanceConfig
-    from dcai.balance.pipeline import run
-    from dcai.cli import stage_config
+def from_args(args: argparse.Namespace) -> Call:
+    return Call({"budget": args.budget, "mode": args.mode}, {})
 
-    cfg = stage_config(BalanceConfig, args, "balance", budget=args.budget, mode=args.mode)
-    report, ran = run(args.run, cfg, force=args.force)
-    print(
+
+def summary(report: dict) -> str:
+    return (
         f"kept {report['kept_total']} of budget {report['budget']} ({report['mode']}): "
-        f"{report['to_surplus']} to surplus, {report['back_from_surplus']} back from surplus"
+        f"{report['to_surplus']} to surplus, {report['back_from_surplus']} back from surplus\n"
+        "  per class: " + ", ".join(f"{c}={n}" for c, n in sorted(report["kept_per_class"].items()))
     )
-    print("  per class: " + ", ".join(f"{c}={n}" for c, n in sorted(report["kept_per_class"].items())))
-    if not ran:
-        print("(up to date: nothing changed since the last balance; --force reruns it)")
-    return report
+
+
+STAGE = Stage(
+    name="balance",
+    help="equal classes under the budget; the rest to surplus",
+    config=BalanceConfig,
+    run=lazy("dcai.balance.pipeline:run"),
+    arguments=add_arguments,
+    from_args=from_args,
+    summary=summary,
+    section=lazy("dcai.balance.report_section:render_section"),
+)

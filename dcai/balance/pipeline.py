@@ -30,10 +30,3 @@ def run(run_dir: str, cfg: BalanceConfig, *, force: bool = False) -> tuple[dict,
 
     _, report, ran = Run(run_dir).execute("balance", stage, config=cfg.to_dict(), force=force)
     return report, ran
-
-
-def pipeline_stage(ctx, section: dict) -> dict:
-    """``dcai pipeline`` runner: the ``balance:`` section of the pipeline config."""
-    from dcai.pipeline import stage_config
-
-    return run(ctx.run_dir, stage_config(BalanceConfig, ctx, section), force=ctx.force)[0]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pyarrow as pa
 
 from dcai import manifest
+from dcai.report.blocks import html_table
 from dcai.report.charts import grouped_bars
-from dcai.report.html import html_table
 from dcai.report.stage_data import class_counts, pool_of, previous_manifest, report_dict, stage_manifest
 
 

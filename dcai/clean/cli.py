@@ -1,10 +1,11 @@
-"""``dcai clean --run RUN [--auto]``: parse, load :class:`CleanConfig`, run the stage, print the actions."""
+"""``dcai clean --run RUN [--auto]``: turn dedup / investigate / vote evidence into actions."""
 
 from __future__ import annotations
 
 import argparse
 
-NEEDS_RUN = True
+from dcai.clean.config import CleanConfig
+from dcai.stage import Call, Stage, lazy
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,12 +16,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(args: argparse.Namespace) -> dict:
-    from dcai.clean.config import CleanConfig
-    from dcai.clean.pipeline import run, summary
-    from dcai.cli import stage_config
+def from_args(args: argparse.Namespace) -> Call:
+    return Call({"auto": True if args.auto else None}, {})
 
-    cfg = stage_config(CleanConfig, args, "clean", auto=True if args.auto else None)
-    report, ran = run(args.run, cfg, force=args.force)
-    print(summary(report) + ("" if ran else " (up to date; --force reruns it)"))
-    return report
+
+def summary(report: dict) -> str:
+    acts = ", ".join(f"{k} {v}" for k, v in sorted(report.get("actions", {}).items()))
+    rules = ", ".join(f"{k} {v}" for k, v in sorted(report.get("rules", {}).items())) or "none"
+    mode = "applied" if report.get("auto") else "proposed only (use --auto to apply)"
+    return f"clean ({mode}): {acts}; rules: {rules}; {report.get('queued', 0)} queued for review"
+
+
+STAGE = Stage(
+    name="clean",
+    help="turn dedup / investigate / vote evidence into actions",
+    config=CleanConfig,
+    run=lazy("dcai.clean.pipeline:run"),
+    arguments=add_arguments,
+    from_args=from_args,
+    summary=summary,
+    section=lazy("dcai.clean.report_section:render_section"),
+)

@@ -121,19 +121,3 @@ def run(run_dir: str, cfg: CleanConfig, *, force: bool = False) -> tuple[dict, b
 
     _, report, ran = the_run.execute(STAGE, stage, config=cfg.to_dict(), extra_key=flag_options, force=force)
     return report, ran
-
-
-def pipeline_stage(ctx, section: dict) -> dict:
-    """``clean`` inside ``dcai pipeline``."""
-    from dcai.pipeline import stage_config
-
-    report, _ = run(ctx.run_dir, stage_config(CleanConfig, ctx, section), force=ctx.force)
-    print(summary(report))
-    return report
-
-
-def summary(report: dict) -> str:
-    acts = ", ".join(f"{k} {v}" for k, v in sorted(report.get("actions", {}).items()))
-    rules = ", ".join(f"{k} {v}" for k, v in sorted(report.get("rules", {}).items())) or "none"
-    mode = "applied" if report.get("auto") else "proposed only (use --auto to apply)"
-    return f"clean ({mode}): {acts}; rules: {rules}; {report.get('queued', 0)} queued for review"

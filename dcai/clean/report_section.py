@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dcai.report.blocks import html_table
 from dcai.review.gallery import gallery, rows_where, stage_table
 
 
 def render_section(run_dir: Path, stage_dir: Path, report: dict) -> str:
-    from dcai.report.html import html_table
-
     rules = sorted(report.get("rules", {}).items(), key=lambda kv: -kv[1])
     t = stage_table(stage_dir)
     mode = "applied (--auto)" if report.get("auto") else "proposed only"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from dcai.cli import stage_config
 from dcai.dedup.config import DedupConfig
+from dcai.stage import Call, Stage, lazy
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,6 +18,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--threshold", type=float, default=None, help="near-duplicate acceptance in (0, 1] (default 0.95)"
     )
+
+
+def from_args(args: argparse.Namespace) -> Call:
+    return Call({"threshold": args.threshold}, {"against": args.against})
 
 
 def summary(report: dict) -> str:
@@ -41,10 +45,13 @@ def summary(report: dict) -> str:
     return "\n".join(lines)
 
 
-def main(args: argparse.Namespace) -> dict:
-    from dcai.dedup.pipeline import run
-
-    cfg = stage_config(DedupConfig, args, "dedup", threshold=args.threshold)
-    report, _ = run(args.run, cfg, against=args.against, force=args.force)
-    print(summary(report))
-    return report
+STAGE = Stage(
+    name="dedup",
+    help="exact and near duplicates, groups, leakage across splits",
+    config=DedupConfig,
+    run=lazy("dcai.dedup.pipeline:run"),
+    arguments=add_arguments,
+    from_args=from_args,
+    summary=summary,
+    section=lazy("dcai.dedup.report_section:render_section"),
+)

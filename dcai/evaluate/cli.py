@@ -1,4 +1,5 @@
-"""``dcai evaluate (--run RUN_DIR | --data DIR) [--test DIR] [--seeds N] [--epochs N]``."""
+"""``dcai evaluate (--run RUN_DIR | --data DIR) [--test DIR] [--seeds N] [--epochs N]``, and ``evaluate_raw``,
+the same fixed model on the data as ingested (a pipeline step: the baseline later stages are compared with)."""
 
 from __future__ import annotations
 
@@ -6,9 +7,7 @@ import argparse
 
 from dcai.errors import InputError
 from dcai.evaluate.config import BACKENDS, EvaluateConfig
-
-# --run is optional here (evaluate also takes --data), so the CLI must not add a required one.
-NEEDS_RUN = False
+from dcai.stage import Call, PipelineContext, Stage, lazy
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -32,24 +31,45 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-def main(args: argparse.Namespace) -> dict:
-    from dcai.cli import stage_config
-    from dcai.evaluate.core import format_summary
-    from dcai.evaluate.pipeline import run
-
+def from_args(args: argparse.Namespace) -> Call:
     if not args.run and not args.data:
         raise InputError("dcai evaluate needs --run RUN_DIR or --data DIR")
-    cfg = stage_config(
-        EvaluateConfig,
-        args,
-        "evaluate",
-        seeds=args.seeds,
-        epochs=args.epochs,
-        device=args.device,
-        backend=args.backend,
+    overrides = {"seeds": args.seeds, "epochs": args.epochs, "device": args.device, "backend": args.backend}
+    return Call(overrides, {"data_dir": args.data, "test_dir": args.test})
+
+
+def from_pipeline(ctx: PipelineContext, section: dict) -> Call:
+    """The run's newest manifest (what export writes)."""
+    return Call(dict(section), {"test_dir": ctx.test_dir})
+
+
+def raw_from_pipeline(ctx: PipelineContext, section: dict) -> Call:
+    """The data as ingested, recorded as ``NN-evaluate_raw``."""
+    return Call(
+        dict(section), {"test_dir": ctx.test_dir, "stage": "evaluate_raw", "manifest_stage": "ingest"}
     )
-    report, ran = run(args.run, cfg, data_dir=args.data, test_dir=args.test, force=args.force)
-    print(format_summary(report))
-    if not ran:
-        print("(up to date: same data and config as the last evaluation; --force reruns it)")
-    return report
+
+
+STAGE = Stage(
+    name="evaluate",
+    help="train the fixed model on a run or folders; val/test accuracy over seeds",
+    config=EvaluateConfig,
+    run=lazy("dcai.evaluate.pipeline:run"),
+    arguments=add_arguments,
+    from_args=from_args,
+    pipeline=from_pipeline,
+    summary=lazy("dcai.evaluate.core:format_summary"),
+    section=lazy("dcai.evaluate.report_section:render_section"),
+    needs_run=False,  # --run or --data: add_arguments declares --run itself
+)
+
+RAW_STAGE = Stage(
+    name="evaluate_raw",
+    help="the fixed model on the data as ingested",
+    config=EvaluateConfig,
+    run=lazy("dcai.evaluate.pipeline:run"),
+    pipeline=raw_from_pipeline,
+    summary=lazy("dcai.evaluate.core:format_summary"),
+    section=lazy("dcai.evaluate.report_section:render_section"),
+    verb=False,
+)

@@ -150,33 +150,3 @@ def run(
         stage, fn, config=cfg.to_dict(), extra_key=key, force=force, needs_input=data_dir is None
     )
     return report, ran
-
-
-def pipeline_stage(ctx, section: dict) -> dict:
-    """``dcai pipeline``: evaluate the run's newest manifest (what export writes)."""
-    from dcai.pipeline import stage_config
-
-    report, _ = run(
-        ctx.run_dir,
-        stage_config(EvaluateConfig, ctx, section),
-        test_dir=ctx.test_dir,
-        force=ctx.force,
-    )
-    print(core.format_summary(report))
-    return report
-
-
-def pipeline_stage_raw(ctx, section: dict) -> dict:
-    """``dcai pipeline``: evaluate the data as ingested (the baseline every later stage is compared with)."""
-    from dcai.pipeline import stage_config
-
-    report, _ = run(
-        ctx.run_dir,
-        stage_config(EvaluateConfig, ctx, section),
-        stage=RAW_STAGE,
-        manifest_stage="ingest",
-        test_dir=ctx.test_dir,
-        force=ctx.force,
-    )
-    print(core.format_summary(report))
-    return report

@@ -5,8 +5,8 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
+from dcai.report.blocks import html_table
 from dcai.report.charts import line_chart
-from dcai.report.html import html_table
 
 RAW_STAGE = "evaluate_raw"  # dcai.evaluate.pipeline.RAW_STAGE; not imported here, it pulls in torch
 

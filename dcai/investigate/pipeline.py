@@ -168,29 +168,3 @@ def write_columns(table: pa.Table, rows: np.ndarray, res: loop.LoopResult, class
     for name, (values, dtype) in cols.items():
         table = manifest.with_column(table, name, full(values, dtype))
     return table
-
-
-def pipeline_stage(ctx, section: dict) -> dict:
-    """``investigate`` inside ``dcai pipeline`` (a ``simulate_reviewer: TRUTH.csv`` key answers the queue)."""
-    from dcai.pipeline import stage_config
-
-    section = dict(section)
-    truth = section.pop("simulate_reviewer", None)
-    report, _ = run(
-        ctx.run_dir, stage_config(InvestigateConfig, ctx, section), truth_csv=truth, force=ctx.force
-    )
-    print(summary(report))
-    return report
-
-
-def summary(report: dict) -> str:
-    lines = [
-        f"{'round':>5} {'on':>7} {'train':>6} {'val':>5} {'val acc':>7} {'cert':>5} {'queued':>6} {'validated':>9}"
-    ]
-    for r in report.get("rounds", []):
-        lines.append(
-            f"{r['round']:>5} {r['trained_on']:>7} {r['train']:>6} {r['val']:>5} {r['val_acc']:>7.3f} "
-            f"{r['certified']:>5} {r['queued']:>6} {r['validated_share']:>9.0%}"
-        )
-    lines.append(f"status: {report.get('status')}; {report.get('queued', 0)} in the review queue")
-    return "\n".join(lines)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dcai.report.blocks import html_table
 from dcai.review.gallery import by_score, gallery, rows_where, stage_table
 
 
@@ -16,8 +17,6 @@ def _fmt(v) -> str:
 
 
 def render_section(run_dir: Path, stage_dir: Path, report: dict) -> str:
-    from dcai.report.html import html_table
-
     cols = ["round", "trained_on", "train", "val", "train_acc", "val_acc", "certified", "queued", "reviewed",
             "validated_share", "pipeline_accuracy", "suggestion_accuracy", "epoch_seconds"]  # fmt: skip
     rounds = report.get("rounds", [])

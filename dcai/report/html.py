@@ -1,38 +1,24 @@
 """Build ``RUN_DIR/report.html``: one self-contained page (inline CSS, SVG and base64 thumbnails).
 
 Core sections: stage timings, counts per split and class, quarantined and converted files. Every
-stage may contribute a section: ``SECTIONS[stage] = "module:function"``, a function
+stage may contribute a section: its ``Stage.section`` (:mod:`dcai.stages`), a function
 ``(run_dir: Path, stage_dir: Path, report: dict) -> str`` returning an HTML fragment.
 """
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import importlib
 import json
 from html import escape
 from pathlib import Path
 
 import pyarrow.compute as pc
 
-from dcai import imaging, manifest
+from dcai import manifest
+from dcai.report.blocks import html_table, thumbnail_img
 from dcai.report.charts import grouped_bars
 from dcai.runs import REPORT, Run
-
-# stage name -> "module:function" rendering that stage's section; imported only when the stage ran.
-SECTIONS: dict[str, str] = {
-    "dedup": "dcai.dedup.report_section:render_section",
-    "evaluate": "dcai.evaluate.report_section:render_section",
-    "evaluate_raw": "dcai.evaluate.report_section:render_section",
-    "investigate": "dcai.investigate.report_section:render_section",
-    "vote": "dcai.vote.report_section:render_section",
-    "clean": "dcai.clean.report_section:render_section",
-    "augment": "dcai.augment.report_section:render_section",
-    "tune": "dcai.tune.report_section:render_section",
-    "balance": "dcai.balance.report_section:render_section",
-    "split": "dcai.split.report_section:render_section",
-}
+from dcai.stages import BY_NAME
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
@@ -41,28 +27,6 @@ th{background:#f4f4f4}h2{border-bottom:1px solid #ddd;margin-top:2em}.thumbs{dis
 .thumb{border:1px solid #ddd;padding:4px;font-size:11px;width:150px;word-break:break-all}
 .thumb img{image-rendering:pixelated;max-width:140px;max-height:96px;display:block;margin:auto}.muted{color:#777}
 """
-
-
-def thumbnail_img(uri: str, *, size: int = 96) -> str:
-    """An ``<img>`` with the image inlined as a PNG thumbnail, or a marker if it cannot be decoded."""
-    try:
-        png = imaging.thumbnail_png(imaging.load(uri), size)
-    except (imaging.BadImage, OSError):
-        return '<div class="muted">(no preview)</div>'
-    return f'<img src="data:image/png;base64,{base64.b64encode(png).decode()}" alt="">'
-
-
-def html_table(headers: list[str], rows: list[list]) -> str:
-    head = "".join(f"<th>{escape(str(h))}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{c if isinstance(c, Markup) else escape(str(c))}</td>" for c in r) + "</tr>"
-        for r in rows
-    )
-    return f"<table><tr>{head}</tr>{body}</table>"
-
-
-class Markup(str):
-    """A string already escaped (HTML), inserted as is by :func:`html_table`."""
 
 
 def _stages_section(run: Run) -> str:
@@ -131,15 +95,9 @@ def _generic_section(name: str, report: dict) -> str:
 
 def _stage_section(run: Run, name: str, path: Path) -> str:
     report = json.loads((path / REPORT).read_text())
-    target = SECTIONS.get(name)
-    if target:
-        module, func = target.split(":")
-        try:
-            render = getattr(importlib.import_module(module), func)
-        except (ModuleNotFoundError, AttributeError):
-            render = None
-        if render is not None:
-            return render(run.root, path, report)
+    stage = BY_NAME.get(name)
+    if stage is not None and stage.section is not None:
+        return stage.section(run.root, path, report)
     return _generic_section(name, report)
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import shutil
 
-NEEDS_RUN = True
+from dcai.review.config import ReviewConfig
+from dcai.stage import Call, Stage, lazy
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,19 +26,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(args: argparse.Namespace) -> dict:
-    from dcai.cli import stage_config
-    from dcai.review import queue as q
-    from dcai.review.config import ReviewConfig
-    from dcai.review.pipeline import run, summary
+def from_args(args: argparse.Namespace) -> Call:
+    return Call({}, {"decisions_csv": args.import_csv, "truth_csv": args.simulate_reviewer})
 
-    cfg = stage_config(ReviewConfig, args, "review")
+
+def show_queue(args: argparse.Namespace) -> dict | None:
+    """Without --import or --simulate-reviewer: where the queue is and how much waits (no stage runs)."""
+    from dcai.review import queue as q
+
     if args.import_csv or args.simulate_reviewer:
-        report, ran = run(
-            args.run, cfg, decisions_csv=args.import_csv, truth_csv=args.simulate_reviewer, force=args.force
-        )
-        print(summary(report) + ("" if ran else " (up to date: already applied)"))
-        return report
+        return None
     path = q.find_queue(args.run)
     if path is None:
         print(f"{args.run}: no review queue yet (investigate, vote and clean write one)")
@@ -50,3 +48,30 @@ def main(args: argparse.Namespace) -> dict:
         csv_path = args.out
     print(f"{pending} image(s) waiting for review in {csv_path}; fill 'decision' and run --import")
     return {"queue": str(path), "csv": str(csv_path), "pending": pending}
+
+
+def summary(report: dict) -> str:
+    d = report.get("decisions", {})
+    line = ", ".join(f"{k} {v}" for k, v in sorted(d.items())) or "none"
+    sugg = (
+        f"; suggested label right {report['suggestions_right']}/{report['suggestions_checked']}"
+        if report.get("suggestions_checked")
+        else ""
+    )
+    return (
+        f"{report['answered_now']} new decision(s) from {report['source']}; {report['answered']} in all "
+        f"({line}){sugg}; {report['left_in_queue']} left in the queue"
+    )
+
+
+STAGE = Stage(
+    name="review",
+    help="export / import the review queue as CSV",
+    config=ReviewConfig,
+    run=lazy("dcai.review.pipeline:run"),
+    arguments=add_arguments,
+    from_args=from_args,
+    pipeline=None,  # a person's step: decisions come from a file given on the command line
+    summary=summary,
+    shortcut=show_queue,
+)

@@ -9,6 +9,7 @@ import numpy as np
 import pyarrow as pa
 
 from dcai import manifest
+from dcai.report.blocks import thumbnail_img
 
 
 def gallery(
@@ -22,8 +23,6 @@ def gallery(
 ) -> str:
     """Thumbnails of ``rows`` (indices into ``table``, already in display order) with a caption each:
     ``given → suggested``, the ``score`` column's value and a ``note`` column (e.g. the rule)."""
-    from dcai.report.html import thumbnail_img
-
     rows = np.asarray(rows, dtype=np.int64)
     if not len(rows):
         return "<p class='muted'>none</p>"

@@ -102,17 +102,3 @@ def run(
     key = [source, file_hash(Path(source)), sorted((k, str(v)) for k, v in prior.items())]
     _, report, ran = the_run.execute(STAGE, stage, config=cfg.to_dict(), extra_key=key, force=force)
     return report, ran
-
-
-def summary(report: dict) -> str:
-    d = report.get("decisions", {})
-    line = ", ".join(f"{k} {v}" for k, v in sorted(d.items())) or "none"
-    sugg = (
-        f"; suggested label right {report['suggestions_right']}/{report['suggestions_checked']}"
-        if report.get("suggestions_checked")
-        else ""
-    )
-    return (
-        f"{report['answered_now']} new decision(s) from {report['source']}; {report['answered']} in all "
-        f"({line}){sugg}; {report['left_in_queue']} left in the queue"
-    )

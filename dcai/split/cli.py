@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-NEEDS_RUN = True
+from dcai.split.config import SplitConfig
+from dcai.stage import Call, Stage, lazy
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -15,29 +16,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(args: argparse.Namespace) -> dict:
-    from dcai.cli import stage_config
-    from dcai.split.config import SplitConfig
-    from dcai.split.pipeline import run
+def from_args(args: argparse.Namespace) -> Call:
+    return Call({"n_folds": args.folds, "val_fold": args.val_fold, "test_fraction": args.test_fraction}, {})
 
-    cfg = stage_config(
-        SplitConfig,
-        args,
-        "split",
-        n_folds=args.folds,
-        val_fold=args.val_fold,
-        test_fraction=args.test_fraction,
-    )
-    report, ran = run(args.run, cfg, force=args.force)
+
+def summary(report: dict) -> str:
     counts = report["counts"]
-    print(
+    line = (
         f"{report['families']} families in {report['n_folds']} folds (fold {report['val_fold']} is val): "
         + ", ".join(f"{s}={sum(counts.get(s, {}).values())}" for s in ("train", "val", "test"))
     )
     if report["pulled_to_test"]:
-        print(
-            f"  {report['pulled_to_test']} row(s) moved to test: same family or duplicate group as a test image"
-        )
-    if not ran:
-        print("(up to date: nothing changed since the last split; --force reruns it)")
-    return report
+        line += f"\n  {report['pulled_to_test']} row(s) moved to test: same family or duplicate group as a test image"
+    return line
+
+
+STAGE = Stage(
+    name="split",
+    help="random test selection and group-aware folds",
+    config=SplitConfig,
+    run=lazy("dcai.split.pipeline:run"),
+    arguments=add_arguments,
+    from_args=from_args,
+    summary=summary,
+    section=lazy("dcai.split.report_section:render_section"),
+)

@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 
 from dcai import manifest
+from dcai.report.blocks import html_table
 from dcai.report.charts import grouped_bars
-from dcai.report.html import html_table
 from dcai.report.stage_data import class_counts, report_dict, stage_manifest
 from dcai.split.split import families
 

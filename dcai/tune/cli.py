@@ -1,10 +1,12 @@
-"""``dcai tune --run RUN``: parse, load :class:`TuneConfig`, search the augmentation policy, print the trials."""
+"""``dcai tune --run RUN``: search the augmentation policy (Ray Tune trials scored by the fixed model)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 
-NEEDS_RUN = True
+from dcai.stage import Call, Stage, lazy
+from dcai.tune.config import TuneConfig
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -16,14 +18,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def main(args: argparse.Namespace) -> dict:
-    from dcai.cli import stage_config
-    from dcai.tune.config import TuneConfig
-    from dcai.tune.pipeline import run, summary
+def from_args(args: argparse.Namespace) -> Call:
+    return Call({"backend": args.backend}, {})
 
-    cfg = stage_config(TuneConfig, args, "tune", backend=args.backend)
-    report, ran = run(args.run, cfg, force=args.force)
-    print(summary(report))
-    if not ran:
-        print("(up to date: nothing changed since the last tune; --force reruns it)")
-    return report
+
+def summary(report: dict) -> str:
+    """A few lines for the terminal: each trial's best and status, the winner, the confirmation."""
+    lines = [
+        f"{len(report.get('trials', []))} trial(s) on {report.get('n_train')} train / "
+        f"{report.get('n_val')} val images ({report.get('backend')})"
+    ]
+    for t in report.get("trials", []):
+        status = f"stopped after {t['epochs_run']}" if t["stopped_early"] else f"{t['epochs_run']} epochs"
+        lines.append(f"  trial {t['trial']:>3}: best val {t['best']}  ({status})")
+    lines.append(
+        f"best: trial {report.get('best_trial')} -> {json.dumps(report.get('best'), sort_keys=True)}"
+    )
+    c = report.get("confirm")
+    if c:
+        lines.append(
+            f"confirmed over {c['epochs']} epochs: tuned {c['tuned_val_acc']}, baseline {c['baseline_val_acc']}"
+        )
+    return "\n".join(lines)
+
+
+STAGE = Stage(
+    name="tune",
+    help="Ray Tune search over the augmentation policy",
+    config=TuneConfig,
+    run=lazy("dcai.tune.pipeline:run"),
+    arguments=add_arguments,
+    from_args=from_args,
+    summary=summary,
+    section=lazy("dcai.tune.report_section:render_section"),
+)

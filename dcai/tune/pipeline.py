@@ -205,32 +205,3 @@ def run(run_dir: str | os.PathLike, cfg: TuneConfig, *, force: bool = False) -> 
 
     _, report, ran = Run(run_dir).execute(STAGE, stage, config=cfg.to_dict(), force=force)
     return report, ran
-
-
-def summary(report: dict) -> str:
-    """A few lines for the terminal: each trial's best and status, the winner, the confirmation."""
-    lines = [
-        f"{len(report.get('trials', []))} trial(s) on {report.get('n_train')} train / "
-        f"{report.get('n_val')} val images ({report.get('backend')})"
-    ]
-    for t in report.get("trials", []):
-        status = f"stopped after {t['epochs_run']}" if t["stopped_early"] else f"{t['epochs_run']} epochs"
-        lines.append(f"  trial {t['trial']:>3}: best val {t['best']}  ({status})")
-    lines.append(
-        f"best: trial {report.get('best_trial')} -> {json.dumps(report.get('best'), sort_keys=True)}"
-    )
-    c = report.get("confirm")
-    if c:
-        lines.append(
-            f"confirmed over {c['epochs']} epochs: tuned {c['tuned_val_acc']}, baseline {c['baseline_val_acc']}"
-        )
-    return "\n".join(lines)
-
-
-def pipeline_stage(ctx, section: dict) -> dict:
-    """``dcai pipeline`` runner: the ``tune:`` section of the pipeline config."""
-    from dcai.pipeline import stage_config
-
-    report, _ = run(ctx.run_dir, stage_config(TuneConfig, ctx, section), force=ctx.force)
-    print(summary(report))
-    return report

@@ -6,8 +6,8 @@ import json
 from html import escape
 from pathlib import Path
 
+from dcai.report.blocks import html_table
 from dcai.report.charts import line_chart
-from dcai.report.html import html_table
 
 
 def render_section(run_dir: Path, stage_dir: Path, report: dict) -> str:

@@ -223,27 +223,3 @@ def write_columns(table, rows, s, noisy, ambiguous, classes, folds) -> pa.Table:
     for name, (values, dtype) in cols.items():
         table = manifest.with_column(table, name, full(values, dtype))
     return table
-
-
-def pipeline_stage(ctx, section: dict) -> dict:
-    """``vote`` inside ``dcai pipeline``."""
-    from dcai.pipeline import stage_config
-
-    report, _ = run(ctx.run_dir, stage_config(VoteConfig, ctx, section), force=ctx.force)
-    print(summary(report))
-    return report
-
-
-def summary(report: dict) -> str:
-    accs = ", ".join(f"{m} {a:.3f}" for m, a in report.get("member_oof_accuracy", {}).items())
-    per_round = report.get("rounds", [])
-    rounds = (
-        "; rounds (trained on, noisy): " + ", ".join(f"{x['trained_on']} → {x['noisy']}" for x in per_round)
-        if len(per_round) > 1
-        else ""
-    )
-    return (
-        f"vote on {report['rows_voted']} images: out-of-fold accuracy {accs}; ensemble "
-        f"{report['ensemble_oof_accuracy']:.3f}; noisy {report['noisy']}, ambiguous {report['ambiguous']} "
-        f"({report['fan_out_seconds']:.0f} s for {len(report['trials'])} trials){rounds}"
-    )

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dcai.report.blocks import html_table
 from dcai.review.gallery import by_score, gallery, rows_where, stage_table
 from dcai.vote import rounds as vr
 
 
 def render_section(run_dir: Path, stage_dir: Path, report: dict) -> str:
-    from dcai.report.html import html_table
-
     accs = report.get("member_oof_accuracy", {})
     rows = [[m, f"{a:.3f}"] for m, a in accs.items()]
     rows.append(["ensemble", f"{report.get('ensemble_oof_accuracy', float('nan')):.3f}"])
