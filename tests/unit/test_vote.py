@@ -8,7 +8,7 @@ import pytest
 from dcai.config import ConfigError
 from dcai.vote import scores as vs
 from dcai.vote.config import VoteConfig
-from dcai.vote.pipeline import trials
+from dcai.vote.vote import trials
 
 FLAGS = {
     "noisy_min_margin": 0.1,
@@ -77,7 +77,7 @@ def test_config_names_what_is_allowed():
 def test_changing_only_flag_thresholds_reuses_the_trained_probabilities(tmp_path):
     import json
 
-    from dcai.vote.pipeline import reuse, train_key
+    from dcai.vote.vote import reuse, train_key
 
     ids, y = np.array(["a", "b"]), np.array([0, 1])
     one = VoteConfig(rounds=1)
@@ -94,7 +94,7 @@ def test_changing_only_flag_thresholds_reuses_the_trained_probabilities(tmp_path
 
 
 def test_with_several_rounds_the_noisy_thresholds_choose_training_rows_so_they_are_in_the_key():
-    from dcai.vote.pipeline import train_key
+    from dcai.vote.vote import train_key
 
     ids, y = np.array(["a", "b"]), np.array([0, 1])
     two = VoteConfig(rounds=2)
@@ -218,3 +218,30 @@ def test_calibrate_sweep_and_curves_on_a_planted_toy():
     curves = calibrate.auto_curves(s, given, true, flip)
     assert all(r["right"] == r["n"] == flip.sum() for r in curves["relabel"][:4])
     assert calibrate.accuracy(probs, true, ["a", "b", "c"])["ensemble"] == 1.0
+
+
+def test_vote_body_without_ray_flags_the_mislabel_a_fan_out_sees(tmp_path):
+    """The stage body with the fan-out passed in: members that know the true labels flag the one wrong."""
+    from dcai import manifest
+    from dcai.vote.vote import vote
+
+    true = ["i", "ii", "iii"] * 6
+    given = list(true)
+    given[4] = "iii"  # a planted mislabel of an "ii"
+    table = manifest.from_rows(
+        {"id": f"r{k}", "uri": f"/x/{k}.png", "label": lab, "split": "train", "origin": "original"}
+        for k, lab in enumerate(given)
+    )
+    classes = sorted(set(true))
+
+    def fan_out(x, y, plan, *, num_classes):
+        probs = np.full((len(true), num_classes), 0.05)
+        probs[np.arange(len(true)), [classes.index(t) for t in true]] = 0.9
+        return np.broadcast_to(probs, (2, plan.k, *probs.shape)).copy(), [{"member": "m", "folds": []}]
+
+    cfg = VoteConfig().replace(**{**VoteConfig.PRESETS["tiny"], "rounds": 1})
+    load = lambda sub: np.zeros((sub.num_rows, 4, 4, 3), np.float32)  # noqa: E731
+    out = vote(table, cfg, tmp_path, load=load, fan_out=fan_out)
+    assert manifest.column(out.table, "vote_noisy").tolist() == [k == 4 for k in range(len(true))]
+    assert manifest.column(out.table, "vote_top_label")[4] == "ii" and out.metrics["noisy"] == 1
+    assert (tmp_path / "probs.npz").exists()
