@@ -1,4 +1,5 @@
-"""Ray wiring of investigate: each round's K fold models are one Ray Train fit (the engine's ``train``).
+"""Ray wiring of investigate: each round's K fold models are one Ray Train fit (the engine's ``train``),
+around the body in :mod:`dcai.investigate.investigate`.
 
 Writes ``NN-investigate/`` with the manifest (``aux_loss``, ``aux_top_prob``, ``suggested_label``,
 ``certified``, ``investigate_status``, ``investigate_round``), the review queue, ``probs.npy``
@@ -9,22 +10,16 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from functools import partial
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 
-from dcai import manifest
-from dcai.investigate import loop, rounds
 from dcai.investigate.config import InvestigateConfig
-from dcai.review import decisions as dec
-from dcai.review import queue as q
+from dcai.investigate.investigate import STAGE, investigate
 from dcai.runs import Run, StageContext, StageOutput, file_hash
-from dcai.train.inputs import load_inputs, subset
-from dcai.train.oof import cross_fit, make_model_fn
+from dcai.train.inputs import load_inputs
 from dcai.train.pipeline import gpus_for
-
-STAGE = "investigate"
 
 
 def ray_fit(*, gpus: float, storage: str, name: str):
@@ -50,121 +45,19 @@ def ray_fit(*, gpus: float, storage: str, name: str):
     return fit
 
 
-def _reviewer(sub: pa.Table, truth: dec.TruthReviewer, index: dict[str, int], log: dict):
-    ids = manifest.column(sub, "id")
-    row_of = {rid: i for i, rid in enumerate(ids)}
-
-    def review(queued: np.ndarray, suggested: np.ndarray) -> dict[int, tuple[str, int | None]]:
-        answers = truth.answer(sub, [ids[i] for i in queued])
-        log.update(answers)
-        return {
-            row_of[rid]: (d.action, index.get(d.label) if d.label else None)
-            for rid, d in answers.items()
-            if d.action != dec.RELABEL or d.label in index
-        }
-
-    return review
-
-
 def run(
     run_dir: str, cfg: InvestigateConfig, *, truth_csv: str | None = None, force: bool = False
 ) -> tuple[dict, bool]:
     """Investigate the latest manifest of ``run_dir``; ``truth_csv`` answers the queue (simulated reviewer)."""
 
     def stage(table: pa.Table, ctx: StageContext) -> StageOutput:
-        rows = subset(table, cfg.splits + cfg.holdout_splits)
-        sub = table.take(pa.array(rows, pa.int64()))
-        holdout = np.isin(manifest.column(sub, "split"), cfg.holdout_splits)
-        classes = manifest.classes(sub)
-        index = {c: i for i, c in enumerate(classes)}
-        y = np.array([index[v] for v in manifest.column(sub, "label")], np.int64)
-        trusted = np.array([bool(v) for v in sub.column("trusted").to_pylist()], dtype=bool)
-        groups = manifest.column(sub, "dup_group") if "dup_group" in sub.column_names else None
-        x = load_inputs(run_dir, sub, size=cfg.image_size, method=cfg.resize)
-        model_fn = make_model_fn(cfg.model, len(classes), width=cfg.width)
         storage = str(ctx.workdir / "ray")
         fit = ray_fit(gpus=gpus_for(cfg.gpus), storage=storage, name="investigate")
-
-        fits: list[int] = []
-
-        def score(cf, labels):
-            fits.append(len(fits) + 1)  # new seeds every round: new models, never a resumed old one
-            return cross_fit(
-                model_fn, x, labels, cf, seed=cfg.seed * 100 + len(fits), epochs=cfg.epochs,
-                batch_size=cfg.batch_size, lr=cfg.lr, augment=cfg.augment, device=cfg.device, fit=fit,
-            )  # fmt: skip
-
-        reviewer, truth = None, None
-        answers: dict[str, dec.Decision] = {}
-        if truth_csv:
-            tr = dec.TruthReviewer.from_csv(truth_csv)
-            reviewer = _reviewer(sub, tr, index, answers)
-            known = tr.rows(sub)
-            truth = np.full(len(rows), loop.UNKNOWN, np.int64)
-            for i, lab in known.items():
-                truth[i] = index.get(lab, loop.JUNK) if lab is not None else loop.JUNK
-        res = loop.run_loop(
-            y, trusted=trusted, active=np.ones(len(rows), bool), score=score, cfg=cfg, groups=groups, holdout=holdout,
-            reviewer=reviewer, truth=truth, log=lambda m: print(f"   investigate {m}", flush=True),
-        )  # fmt: skip
+        load = partial(load_inputs, run_dir, size=cfg.image_size, method=cfg.resize)
+        out = investigate(table, cfg, ctx.workdir, load=load, fit=fit, truth_csv=truth_csv)
         shutil.rmtree(storage, ignore_errors=True)  # per-epoch training checkpoints: only for resuming a fit
-        np.save(ctx.workdir / "probs.npy", res.probs.astype(np.float32))
-        table = write_columns(table, rows, res, classes)
-        table = dec.apply_decisions(table, answers, stage=STAGE, who="reviewer")
-        queued = np.zeros(table.num_rows, bool)
-        queued[rows[res.state.status == rounds.QUEUED]] = True
-        queue = q.make_queue(
-            table,
-            queued,
-            why="investigate: high auxiliary loss",
-            suggested=manifest.column(table, "suggested_label"),
-            score=manifest.column(table, "aux_loss").astype(float),
-        )
-        q.write_queue(queue, ctx.workdir)
-        status = [rounds.NAMES[s] for s in res.state.status]
-        return StageOutput(
-            table,
-            {
-                "classes": classes,
-                "rows_investigated": len(rows),
-                "rounds": res.table,
-                "status": {s: status.count(s) for s in rounds.NAMES if s in status},
-                "reviewed": {
-                    k: sum(d.action == k for d in answers.values()) for k in ("keep", "relabel", "remove")
-                },
-                "queued": queue.num_rows,
-                "simulated_reviewer": str(truth_csv) if truth_csv else None,
-            },
-        )
+        return out
 
     extra = [str(truth_csv), file_hash(Path(truth_csv))] if truth_csv else None
     _, report, ran = Run(run_dir).execute(STAGE, stage, config=cfg.to_dict(), extra_key=extra, force=force)
     return report, ran
-
-
-def write_columns(table: pa.Table, rows: np.ndarray, res: loop.LoopResult, classes: list[str]) -> pa.Table:
-    """The loop's per-row results as manifest columns (null outside the investigated rows)."""
-    n = table.num_rows
-    probs = res.probs if res.probs.shape[1] else np.full((len(rows), len(classes)), np.nan)
-    scored = ~np.isnan(probs).any(axis=1)
-    top = np.nan_to_num(probs, nan=0.0).argmax(axis=1)
-    loss = rounds.loss_of(probs, res.state.labels)
-
-    def full(values, dtype):
-        out = np.full(n, None, dtype=object)
-        out[rows] = values
-        return pa.array(out.tolist(), dtype)
-
-    status = res.state.status
-    certified = np.isin(status, (rounds.CERTIFIED, rounds.TRUSTED)) | (status == rounds.REVIEWED)
-    cols = {
-        "aux_loss": (np.where(scored, loss, np.nan).tolist(), pa.float64()),
-        "aux_top_prob": (np.where(scored, probs[np.arange(len(top)), top], np.nan).tolist(), pa.float64()),
-        "suggested_label": ([classes[t] if s else None for t, s in zip(top, scored)], pa.string()),
-        "certified": (certified.tolist(), pa.bool_()),
-        "investigate_status": ([rounds.NAMES[s] for s in status], pa.string()),
-        "investigate_round": (res.state.round_of.tolist(), pa.int64()),
-    }
-    for name, (values, dtype) in cols.items():
-        table = manifest.with_column(table, name, full(values, dtype))
-    return table
