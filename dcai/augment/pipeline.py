@@ -1,4 +1,4 @@
-"""Ray wiring of augment: aspect squares, then planned new images, both via Ray Data ``map_batches``.
+"""Ray wiring of augment: the body (:mod:`dcai.augment.augment`) with its derivations mapped by Ray Data.
 
 Reads the latest manifest of a run, appends one row per accepted new image (``origin`` and ``parent``
 set) and writes ``NN-augment/`` with the PNGs and a report of what was added and rejected per class.
@@ -7,24 +7,21 @@ set) and writes ``NN-augment/`` with the PNGs and a report of what was added and
 from __future__ import annotations
 
 import uuid
-from collections import Counter
 from collections.abc import Sequence
 from functools import partial
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from dcai import manifest
-from dcai.augment import derive, geometry, plan, policies, validity
+from dcai.augment import derive, validity
+from dcai.augment.augment import apply_tuned, augment_table
 from dcai.augment.config import AugmentConfig
-from dcai.config import ConfigError
 from dcai.runs import Run, StageContext, StageOutput
 
 STAGE = "augment"
 
 
-def _map(tasks: list[dict], fn, cfg: AugmentConfig) -> pa.Table:
+def ray_map(tasks: list[dict], fn, *, cfg: AugmentConfig) -> pa.Table:
     """Run ``fn`` over the tasks with Ray Data; an empty table of the output schema when there are none."""
     import ray
 
@@ -41,137 +38,6 @@ def _map(tasks: list[dict], fn, cfg: AugmentConfig) -> pa.Table:
         if parts
         else derive.OUT_SCHEMA.empty_table()
     )
-
-
-def parents_of(table: pa.Table, cfg: AugmentConfig) -> np.ndarray:
-    """Mask of the rows new images may be derived from: active rows of ``from_splits``."""
-    split = manifest.column(table, "split")
-    origin = manifest.column(table, "origin")
-    mask = np.isin(split, cfg.from_splits) & ~np.isin(split, manifest.INACTIVE_SPLITS)
-    if not cfg.from_derived:
-        mask &= np.isin(origin, [manifest.ORIGINAL, "aspect"])
-    return mask
-
-
-def _tally(rows: pa.Table, status: str) -> dict[str, dict[str, int]]:
-    out: dict[str, dict[str, int]] = {}
-    keep = rows.filter(pc.equal(rows.column("status"), status))
-    for (s, c), n in Counter(
-        zip(keep.column("source").to_pylist(), keep.column("label").to_pylist())
-    ).items():
-        out.setdefault(s, {})[c] = n
-    return out
-
-
-def _standardise_aspect(table: pa.Table, cfg: AugmentConfig, fn) -> tuple[pa.Table, pa.Table]:
-    """Replace each too-long parent by a square around its ink: ``(manifest with the parents moved to
-    removed, rows of the squares)``. The squares then stand in for their parents as parents."""
-    long = parents_of(table, cfg) & geometry.needs_square(
-        table.column("height").fill_null(1).to_numpy(zero_copy_only=False),
-        table.column("width").fill_null(1).to_numpy(zero_copy_only=False),
-        max_ratio=cfg.aspect_max_ratio,
-    )
-    cols = {c: manifest.column(table, c)[long] for c in ("id", "uri", "label", "split")}
-    tasks = [
-        {
-            "parent": i,
-            "read_uri": u,
-            "label": lab,
-            "split": sp,
-            "source": "aspect",
-            "op": "",
-            "out_label": lab,
-            "copies": 1,
-            "seed": 0,
-        }
-        for i, u, lab, sp in zip(cols["id"], cols["uri"], cols["label"], cols["split"])
-    ]
-    squares = _map(tasks, fn, cfg)
-    if squares.num_rows:
-        reason = f"augment: aspect ratio > {cfg.aspect_max_ratio:g}, replaced by a square crop"
-        table = manifest.set_split(
-            table, squares.column("parent").to_pylist(), manifest.REMOVED, reason=reason
-        )
-    return table, squares
-
-
-def augment_table(
-    table: pa.Table,
-    cfg: AugmentConfig,
-    ctx: StageContext,
-    *,
-    classify: validity.Classify | None,
-    classes: Sequence[str],
-) -> StageOutput:
-    """The stage body: returns the manifest with new rows appended, and the report metrics."""
-    validity.require(classify, cfg.needs_classifier())
-    if cfg.count("heavy"):
-        policies.require_heavy()  # fail before any work, not inside a Ray task
-    kwargs = dict(
-        cfg=cfg,
-        images_dir=str(ctx.images_dir),
-        final_images_dir=ctx.final_path(ctx.images_dir),
-        classify=classify,
-        classes=list(classes),
-    )
-    fn = partial(derive.derive_batch, **kwargs)
-    metrics: dict = {"classes": list(classes), "parents": int(parents_of(table, cfg).sum())}
-    aspect_rows = derive.OUT_SCHEMA.empty_table()
-    if cfg.aspect:
-        table, aspect_rows = _standardise_aspect(table, cfg, fn)
-        metrics["aspect_replaced"] = aspect_rows.num_rows
-    # New images from the parents, aspect squares standing in for the parents they replaced.
-    base = table.filter(pa.array(parents_of(table, cfg)))
-    par = {
-        "id": list(manifest.column(base, "id")) + aspect_rows.column("id").to_pylist(),
-        "read_uri": list(manifest.column(base, "uri")) + aspect_rows.column("read_uri").to_pylist(),
-        "label": list(manifest.column(base, "label")) + aspect_rows.column("label").to_pylist(),
-        "split": list(manifest.column(base, "split")) + aspect_rows.column("split").to_pylist(),
-    }
-    tasks, planned = plan.plan(par, cfg, classes=classes)
-    rows = _map(tasks, fn, cfg)
-    everything = pa.concat_tables([aspect_rows, rows])
-    accepted = everything.filter(pc.equal(everything.column("status"), derive.ACCEPTED))
-    existing = pc.is_in(accepted.column("id"), table.column("id"))
-    metrics["already_present"] = int(pc.sum(existing).as_py() or 0)  # the same image from an earlier augment
-    accepted = accepted.filter(pc.invert(existing))
-    new = manifest.conform(accepted.drop_columns(["read_uri", "source", "status"]))
-    out = manifest.append(table, new)
-    metrics.update(
-        planned,
-        added=_tally(accepted, derive.ACCEPTED),
-        rejected=_tally(rows, derive.REJECTED),
-        failed=_tally(rows, derive.FAILED),
-        added_total=new.num_rows,
-        rejected_examples=rows.filter(pc.not_equal(rows.column("status"), derive.ACCEPTED))
-        .column("reason")
-        .to_pylist()[:20],
-    )
-    return StageOutput(out, metrics)
-
-
-def apply_tuned(run_dir: str, cfg: AugmentConfig) -> tuple[AugmentConfig, dict | None]:
-    """With ``cfg.tuned``: ``cfg`` with the run's latest tune ``best`` applied, and what was applied.
-
-    Dict fields merge (tune sets ``sources`` heavy / autoaugment / mirror and keeps this config's crop
-    and compose counts); other fields are replaced.
-    """
-    if not cfg.tuned:
-        return cfg, None
-    run_obj = Run(run_dir)
-    stage = run_obj.stage_dir("tune")
-    best = run_obj.report("tune").get("best")
-    if stage is None or not isinstance(best, dict):
-        raise ConfigError(
-            f"{run_obj.root}: augment has tuned=true but the run has no tune stage with a 'best' policy; "
-            f"run `dcai tune --run {run_dir}` first or set tuned=false"
-        )
-    tuned_from = {"stage": stage.name, "overrides": best}
-    merged = {}
-    for k, v in best.items():
-        current = getattr(cfg, k, None)
-        merged[k] = {**current, **v} if isinstance(v, dict) and isinstance(current, dict) else v
-    return cfg.replace(**merged), tuned_from
 
 
 def run(
@@ -199,7 +65,7 @@ def run(
         fn = classify
         if fn is None and cfg.classifier and cfg.needs_classifier():
             fn = validity.load_factory(cfg.classifier)(table, classes=names)
-        out = augment_table(table, cfg, ctx, classify=fn, classes=names)
+        out = augment_table(table, cfg, ctx, classify=fn, classes=names, map_tasks=partial(ray_map, cfg=cfg))
         if tuned_from is not None:
             out.metrics["tuned_from"] = tuned_from
         return out

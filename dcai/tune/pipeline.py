@@ -22,8 +22,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dcai import manifest
+from dcai.augment.augment import parents_of
 from dcai.augment.config import AugmentConfig
-from dcai.augment.pipeline import parents_of
 from dcai.config import ConfigError
 from dcai.runs import Run, StageContext, StageOutput
 from dcai.train.data import load_images

@@ -10,8 +10,7 @@ import pyarrow as pa
 import pytest
 
 from dcai import imaging, manifest
-from dcai.augment import derive
-from dcai.augment import pipeline as aug_pipeline
+from dcai.augment.augment import augment_table, local_map
 from dcai.augment.config import AugmentConfig
 from dcai.augment.report_section import render_section as render_augment
 from dcai.balance.balance import balance
@@ -43,15 +42,8 @@ def always_i(batch: np.ndarray) -> np.ndarray:
     return scores
 
 
-def local_map(tasks: list[dict], fn, cfg) -> pa.Table:
-    """``augment.pipeline._map`` without Ray Data: the same batch function over all tasks at once."""
-    if not tasks:
-        return derive.OUT_SCHEMA.empty_table()
-    return fn(pa.Table.from_pylist(tasks)).cast(derive.OUT_SCHEMA)
-
-
 @pytest.fixture
-def run_dir(tmp_path: Path, monkeypatch) -> Path:
+def run_dir(tmp_path: Path) -> Path:
     src = tmp_path / "src"
     rows = []
     for label, n in PER_CLASS.items():
@@ -71,12 +63,11 @@ def run_dir(tmp_path: Path, monkeypatch) -> Path:
             )
     run = Run(tmp_path / "run")
     run.execute("ingest", lambda t, ctx: StageOutput(manifest.from_rows(rows), {}), needs_input=False)
-    monkeypatch.setattr(aug_pipeline, "_map", local_map)
     aug_cfg = AugmentConfig(sources={"mirror": 2, "crop": 1}, crop_positions=("tl",))
 
     def augment(table: pa.Table | None, ctx: StageContext) -> StageOutput:
         assert table is not None
-        return aug_pipeline.augment_table(table, aug_cfg, ctx, classify=always_i, classes=CLASSES)
+        return augment_table(table, aug_cfg, ctx, classify=always_i, classes=CLASSES, map_tasks=local_map)
 
     run.execute("augment", augment, config=aug_cfg.to_dict())
     bal_cfg = BalanceConfig(budget=16, mode="cap")

@@ -11,8 +11,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from dcai import manifest
+from dcai.augment.augment import apply_tuned
 from dcai.augment.config import AugmentConfig
-from dcai.augment.pipeline import apply_tuned
 from dcai.augment.pipeline import run as run_augment
 from dcai.config import ConfigError, load
 from dcai.runs import Run, StageOutput
