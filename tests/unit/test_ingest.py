@@ -91,7 +91,7 @@ def test_parquet_list_missing_column_is_a_clear_error(tmp_path):
 
 
 def test_unknown_classes_rejected(tmp_path):
-    from dcai.ingest.pipeline import check_classes
+    from dcai.ingest.ingest import check_classes
 
     make_good(tmp_path)
     records, _ = scan.scan(tmp_path)
@@ -105,3 +105,20 @@ def test_missing_source_names_the_path(tmp_path):
     save_png(draw_numeral("i"), tmp_path / "flat.png")
     with pytest.raises(scan.SourceError, match="no class folders"):
         scan.scan(tmp_path)
+
+
+def test_ingest_body_without_ray_keeps_scan_order_and_quarantines(tmp_path):
+    """The stage body with the validation run in this process: one row per file, broken ones quarantined."""
+    from dcai.ingest.config import IngestConfig
+    from dcai.ingest.ingest import ingest
+    from dcai.runs import Run
+
+    make_good(tmp_path / "src")
+    make_bad_folder(tmp_path / "src")
+    records, layout = scan.scan(tmp_path / "src")
+    _, report, _ = Run(tmp_path / "run").execute(
+        "ingest", lambda _t, ctx: ingest(records, layout, IngestConfig(), ctx), needs_input=False
+    )
+    table = Run(tmp_path / "run").manifest("ingest")
+    assert table.column("source_uri").to_pylist() == [r["uri"] for r in records]
+    assert report["files_found"] == len(records) and report["quarantined"] >= 1
