@@ -15,7 +15,7 @@ export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
 # Ray's token authentication stays on; clients read the head's token from ~/.ray/auth_token.
 export RAY_AUTH_MODE ?= token
 
-.PHONY: venv demo test test-all lint bench ray-up ray-down submit tf-check clean
+.PHONY: venv demo test test-fast test-all lint bench ray-up ray-down submit tf-check clean
 
 # torch/torchvision pinned here (this machine serves these two from local disk); pyproject keeps ranges.
 $(VENV)/.installed: pyproject.toml
@@ -29,6 +29,10 @@ demo: venv
 
 test: venv
 	$(BIN)/python -m pytest -q -m "not gpu"
+
+# the edit loop: unit tests only (no Ray), the slow ones left out; `make test` is what CI runs
+test-fast: venv
+	$(BIN)/python -m pytest -q tests/unit -m "not slow and not gpu"
 
 lint: venv
 	$(BIN)/ruff check dcai ray_jobs tests bench && $(BIN)/ruff format --check dcai ray_jobs tests bench && $(BIN)/mypy

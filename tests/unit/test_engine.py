@@ -38,6 +38,7 @@ def toy(n: int, size: int = 16, seed: int = 0):
     return x, y
 
 
+@pytest.mark.slow
 def test_k_at_once_matches_k_alone_fixed_model():
     x, y = toy(40, 32)
     xv, yv = toy(24, 32, seed=1)

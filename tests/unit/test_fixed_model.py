@@ -90,6 +90,7 @@ def test_cap_counts_whole_batches_and_names_the_count():
         check_cap(9001, 1000)
 
 
+@pytest.mark.slow
 def test_best_epoch_is_the_first_strictly_best():
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (16, 32, 32, 3), dtype=np.uint8)

@@ -172,6 +172,7 @@ def make_run(tmp_path: Path) -> Path:
     return run_dir
 
 
+@pytest.mark.slow
 def test_local_stage_records_every_trial_and_the_winner(tmp_path):
     run_dir = make_run(tmp_path)
     cfg = load(TuneConfig, preset="tiny", overrides={"backend": "local", "per_class": 2, "confirm_epochs": 1})
