@@ -64,7 +64,7 @@ def scored_candidates(images: list[bytes], cfg: DedupConfig):
     a, b = p["a"], p["b"]
     score = verify.similarity(m[a], m[b], radius=cfg.radius)
     feats = [k for k in join.FEATURES if k != "mask"]
-    gate = verify.consistent({k: sk[k][a] for k in feats}, {k: sk[k][b] for k in feats}, **cfg.gate_options())
+    gate = verify.gate({k: sk[k][a] for k in feats}, {k: sk[k][b] for k in feats}, **cfg.gate_options())
     return a, b, score, gate, sk
 
 

@@ -34,7 +34,7 @@ class DedupConfig(StageConfig):
     # Without the pixel check, use 0.95-0.99 (precision 0.59-0.81 there).
     threshold: float = 0.75
     radius: int = 1  # tolerance of the overlap, in mask cells
-    # Geometric gates (verify.consistent): a near copy keeps its canvas, or is a crop of it, or a resize of
+    # Geometric gates (verify.gate): a near copy keeps its canvas, or is a crop of it, or a resize of
     # it. Tolerances are logs (0.1 = 10 %) or canvas fractions, set from the transform bounds the stage
     # promises (crop ≤ 10 %, stroke ±1 px, rotation ≤ 5°) measured on `dcai synth` (BENCHMARKS.md).
     scale_tol: float = 0.1  # same canvas: ink spread within 10 % (a 1 px stroke change, small glyph)
@@ -88,7 +88,7 @@ class DedupConfig(StageConfig):
     PRESETS = {"tiny": {"batch_size": 64, "partitions": 2}}
 
     def gate_options(self) -> dict[str, float]:
-        """The keyword arguments of ``verify.consistent``."""
+        """The keyword arguments of ``verify.gate``."""
         return {k: getattr(self, k) for k in verify.GATE_OPTIONS}
 
     def __post_init__(self) -> None:

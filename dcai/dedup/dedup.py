@@ -45,10 +45,10 @@ class Engine(Protocol):
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Unique candidate pairs → ``(a, b, score)`` accepted, both images' features joined to each pair."""
 
-    def check_pixels(
+    def explain_pairs(
         self, a: np.ndarray, b: np.ndarray, uris: np.ndarray, store: dict | None
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``pixels.check_table`` over the pairs: ``(kept (M,) bool, ratio (M,), transform (M,))``."""
+        """``pixels.explain_table`` over the pairs: ``(kept (M,) bool, ratio (M,), transform (M,))``."""
 
 
 def pairs_of_partition(
@@ -69,7 +69,7 @@ def pairs_of_partition(
     a, b = pairs["a"], pairs["b"]
     if feats is None:
         return pa.table({"a": pa.array(a, pa.int64()), "b": pa.array(b, pa.int64())})
-    hit, score = verify.check(
+    hit, score = verify.verify_pairs(
         a, b, feats, size=cfg.size, radius=cfg.radius, threshold=cfg.threshold, **cfg.gate_options()
     )
     return pa.table(
@@ -194,7 +194,7 @@ def dedup(
         need = np.unique(np.r_[va, vb])
         store = stored.read_inline(sources, need, cfg.broadcast_bytes) if cfg.pixel_inline_bytes else None
         inline = 0 if store is None else len(store["idx"])
-        keep, _, how = engine.check_pixels(va, vb, uris, store)
+        keep, _, how = engine.explain_pairs(va, vb, uris, store)
         del store
         va, vb, score, how = va[keep], vb[keep], score[keep], how[keep]
         timings["pixels"] = time.time() - t3

@@ -99,10 +99,10 @@ def _attach_to_b(part: pa.Table, *, sc: pa.Schema) -> pa.Table:
     return join.pair_rows(t.column("b").to_numpy(), t.column("a").to_numpy(), t, sc)
 
 
-def _check_with_store(batch: pa.Table, *, store, **kwargs) -> pa.Table:
+def _explain_with_store(batch: pa.Table, *, store, **kwargs) -> pa.Table:
     import ray
 
-    return pixels.check_table(batch, store=None if store is None else ray.get(store), **kwargs)
+    return pixels.explain_table(batch, store=None if store is None else ray.get(store), **kwargs)
 
 
 class RayEngine:
@@ -165,7 +165,7 @@ class RayEngine:
         t = pa.concat_tables(tables)
         return t.column("a").to_numpy(), t.column("b").to_numpy(), t.column("score").to_numpy()
 
-    def check_pixels(self, a, b, uris, store=None):
+    def explain_pairs(self, a, b, uris, store=None):
         """A Ray Data map over the pairs (at most ``cfg.pixel_batch`` a task, and at least 4 tasks a CPU of
         the cluster): the pairs are few (the cheap gates passed them) but each costs two decodes and a
         registration search (~0.3 ms), and at scale they are millions, too many for the driver. The files
@@ -186,7 +186,7 @@ class RayEngine:
         step = max(1, min(cfg.pixel_batch, -(-len(a) // (4 * cpus))))
         ds = ray.data.from_arrow([t.slice(i, step) for i in range(0, t.num_rows, step)])
         fn = partial(
-            _check_with_store,
+            _explain_with_store,
             store=None if store is None else ray.put(store),
             tol=cfg.pixel_tol,
             stroke_tol=cfg.stroke_tol,

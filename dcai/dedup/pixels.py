@@ -139,7 +139,7 @@ def load_gray(uri: str) -> np.ndarray:
 
 
 def inline_store(idx: np.ndarray, data) -> dict[str, np.ndarray]:
-    """Encoded files kept in the sketches → what :func:`check_table` reads: ``idx`` (M,) sorted int64,
+    """Encoded files kept in the sketches → what :func:`explain_table` reads: ``idx`` (M,) sorted int64,
     ``offsets`` (M + 1,) int64 and ``blob`` uint8, file ``i`` at ``blob[offsets[i]:offsets[i + 1]]``.
 
     ``data``: an Arrow binary column beside ``idx``; null rows (files too large to keep) are left out.
@@ -162,7 +162,7 @@ def inline_store(idx: np.ndarray, data) -> dict[str, np.ndarray]:
     }
 
 
-def check_table(batch, *, tol: float = TOL, stroke_tol: float = STROKE_TOL, store: dict | None = None):
+def explain_table(batch, *, tol: float = TOL, stroke_tol: float = STROKE_TOL, store: dict | None = None):
     """``map_batches`` adapter: pairs ``a, b, uri_a, uri_b`` → ``a, b, ratio`` (float32), ``transform``.
 
     An image in ``store`` (see :func:`inline_store`, keyed by ``a`` / ``b``) is decoded from there, any
@@ -213,7 +213,7 @@ def check_table(batch, *, tol: float = TOL, stroke_tol: float = STROKE_TOL, stor
 
 
 def line_up(out, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`check_table`'s output rows, in any order, lined up with the input pairs ``(a, b)`` (``(M,)``
+    """:func:`explain_table`'s output rows, in any order, lined up with the input pairs ``(a, b)`` (``(M,)``
     each): ``(kept (M,) bool, ratio (M,), transform (M,))``."""
     n = int(max(a.max(), b.max())) + 1
     key_in, key_out = a * n + b, out.column("a").to_numpy() * n + out.column("b").to_numpy()

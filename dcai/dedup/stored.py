@@ -27,7 +27,7 @@ Sources = list[tuple[Path, int]]
 
 
 def read_features(sources: Sources, n_rows: int) -> dict[str, np.ndarray]:
-    """What ``verify.check`` reads of every image, row ``idx`` at position ``idx`` (offsets applied)."""
+    """What ``verify.verify_pairs`` reads of every image, row ``idx`` at position ``idx`` (offsets applied)."""
     parts = []
     for folder, offset in sources:
         t = pq.read_table(folder, columns=["idx", *join.FEATURES])

@@ -4,7 +4,7 @@ The similarity is the smaller of two tolerant containments: the share of A's ink
 cells of B's ink, and of B's within ``radius`` of A's. One cell of tolerance absorbs the jitter left
 by rotation, crop and stroke width; taking the smaller side means a glyph is not a duplicate of a
 glyph that merely contains it. The pair must also be geometrically consistent with one of the promised
-transforms (see :func:`consistent`): that, not the mask, is what separates look-alike glyphs.
+transforms (see :func:`gate`): that, not the mask, is what separates look-alike glyphs.
 
 Both run as compiled loops (numba, see ``dcai.dedup._jit``): a 1 M-image run gates ~250 M candidate
 pairs, where numpy's temporaries cost ~0.4 µs a pair for the gate and ~10 µs for the overlap of
@@ -23,7 +23,7 @@ from dcai.dedup.join import FEATURES
 from dcai.dedup.normalise import pack, packed_masks
 
 MAX_SIZE = 56  # mask side a row word holds (with the 7 bits a row may start into its first byte)
-GEOMETRY = tuple(k for k in FEATURES if k != "mask")  # the per-image scalars consistent() reads
+GEOMETRY = tuple(k for k in FEATURES if k != "mask")  # the per-image scalars gate() reads
 GATE_OPTIONS = (
     "scale_tol",
     "crop_max",
@@ -71,7 +71,7 @@ def _columns(feats: dict) -> tuple:
     )
 
 
-def consistent(a: dict[str, np.ndarray], b: dict[str, np.ndarray], **options: float) -> np.ndarray:
+def gate(a: dict[str, np.ndarray], b: dict[str, np.ndarray], **options: float) -> np.ndarray:
     """``(M,)`` bool: could one image of each pair be the other after one of the promised transforms?
 
     ``a``, ``b``: per pair ``canvas_w``, ``canvas_h``, the ink's spread ``sx, sy`` and pixel count
@@ -122,8 +122,8 @@ def _kept(i, j, sx, sy, area, crop_tol, cut_tol, ea, eb):
 
 
 @jit
-def _consistent(i, j, w, h, sx, sy, area, cx, cy, edge, tol):
-    """:func:`consistent` of images ``i`` and ``j``, cheapest tests first. Spreads and areas compare in
+def _gate_pair(i, j, w, h, sx, sy, area, cx, cy, edge, tol):
+    """:func:`gate` of images ``i`` and ``j``, cheapest tests first. Spreads and areas compare in
     float64, centroid differences in float32 (the stored precision)."""
     scale_tol, crop_max, crop_tol, resize_tol, aspect_tol = tol[0], tol[1], tol[2], tol[3], tol[4]
     place_tol, turn_tol, cut_tol = np.float32(tol[5]), np.float32(tol[6]), tol[7]
@@ -174,7 +174,7 @@ def _gates(columns, a, b, tol):
     sx, sy, area, cx, cy, edge, w, h = columns
     out = np.empty(len(a), np.bool_)
     for k in range(len(a)):
-        out[k] = _consistent(a[k], b[k], w, h, sx, sy, area, cx, cy, edge, tol)
+        out[k] = _gate_pair(a[k], b[k], w, h, sx, sy, area, cx, cy, edge, tol)
     return out
 
 
@@ -232,13 +232,13 @@ def _overlaps(packed, a, b, size, radius):
 
 
 @jit
-def _check(columns, packed, a, b, size, radius, threshold, tol):
+def _verify_pairs(columns, packed, a, b, size, radius, threshold, tol):
     sx, sy, area, cx, cy, edge, w, h = columns
     keep, score = np.empty(len(a), np.int64), np.empty(len(a))
     bufs = np.zeros((4, size), np.uint64)
     m = 0
     for k in range(len(a)):
-        if not _consistent(a[k], b[k], w, h, sx, sy, area, cx, cy, edge, tol):
+        if not _gate_pair(a[k], b[k], w, h, sx, sy, area, cx, cy, edge, tol):
             continue
         s = _overlap(packed, a[k], b[k], size, radius, bufs[0], bufs[1], bufs[2], bufs[3])
         if s >= threshold:
@@ -247,7 +247,7 @@ def _check(columns, packed, a, b, size, radius, threshold, tol):
     return keep[:m].copy(), score[:m].copy()
 
 
-def check(
+def verify_pairs(
     a: np.ndarray,
     b: np.ndarray,
     feats: dict[str, np.ndarray],
@@ -260,11 +260,11 @@ def check(
     """Pairs ``(a[i], b[i])`` of rows of ``feats`` → ``(positions accepted, their scores)``.
 
     ``feats``: per image the packed ``mask`` (``(N, bytes)`` uint8) and the geometry of
-    :func:`consistent`. One compiled pass: the geometric gate first (a few scalar operations; on
+    :func:`gate`. One compiled pass: the geometric gate first (a few scalar operations; on
     handwriting it rejects ~95 % of the LSH candidates), the mask overlap on the survivors only.
     """
     _check_size(size)
-    return _check(
+    return _verify_pairs(
         _columns(feats),
         np.ascontiguousarray(feats["mask"], np.uint8),
         np.ascontiguousarray(a, np.int64),
@@ -279,7 +279,7 @@ def check(
 def verify_table(batch, *, size: int, radius: int, threshold: float, **gate_options):
     """``map_batches`` adapter: joined pairs (``a, b, mask_a, mask_b, sx_a, ...``) → ``a, b, score`` accepted only.
 
-    ``gate_options``: keyword arguments of :func:`consistent`.
+    ``gate_options``: keyword arguments of :func:`gate`.
     """
     import pyarrow as pa
 
@@ -293,7 +293,7 @@ def verify_table(batch, *, size: int, radius: int, threshold: float, **gate_opti
         feats["mask"] = np.concatenate(
             [packed_masks(batch.column("mask_a")), packed_masks(batch.column("mask_b"))]
         )
-        keep, score = check(
+        keep, score = verify_pairs(
             np.arange(n),
             np.arange(n, 2 * n),
             feats,

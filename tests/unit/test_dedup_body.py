@@ -48,14 +48,14 @@ class LocalEngine:
         feats = stored.read_features(
             sources, sum(pq.read_table(f, columns=["idx"]).num_rows for f, _ in sources)
         )
-        keep, score = verify.check(
+        keep, score = verify.verify_pairs(
             a, b, feats, size=cfg.size, radius=cfg.radius, threshold=cfg.threshold, **cfg.gate_options()
         )
         return a[keep], b[keep], score.astype(np.float32)
 
-    def check_pixels(self, a, b, uris, store):
+    def explain_pairs(self, a, b, uris, store):
         t = pa.table({"a": a, "b": b, "uri_a": uris[a].tolist(), "uri_b": uris[b].tolist()})
-        out = pixels.check_table(t, store=store, tol=self.cfg.pixel_tol, stroke_tol=self.cfg.stroke_tol)
+        out = pixels.explain_table(t, store=store, tol=self.cfg.pixel_tol, stroke_tol=self.cfg.stroke_tol)
         return pixels.line_up(out, a, b)
 
 

@@ -81,9 +81,7 @@ def _log_ratio(x, y):
     return np.where(ok, np.log(np.where(ok, x, 1.0) / np.where(ok, y, 1.0)), np.inf)
 
 
-def _ref_consistent(
-    a, b, scale_tol, crop_max, crop_tol, resize_tol, aspect_tol, place_tol, turn_tol, cut_tol
-):
+def _ref_gate(a, b, scale_tol, crop_max, crop_tol, resize_tol, aspect_tol, place_tol, turn_tol, cut_tol):
     wa, ha = a["canvas_w"].astype(np.float64), a["canvas_h"].astype(np.float64)
     wb, hb = b["canvas_w"].astype(np.float64), b["canvas_h"].astype(np.float64)
     lw, lh = _log_ratio(wa, wb), _log_ratio(ha, hb)
@@ -209,7 +207,7 @@ def test_gate_matches_the_numpy_reference():
     b["cx"] = (a["cx"] + rng.normal(0, 0.02, n)).astype(np.float32)
     b["cy"] = (a["cy"] + rng.normal(0, 0.02, n)).astype(np.float32)
     opts = DedupConfig().gate_options()
-    want = _ref_consistent(a, b, **opts)
+    want = _ref_gate(a, b, **opts)
     assert 0.05 < want.mean() < 0.95  # both outcomes well represented
-    assert np.array_equal(verify.consistent(a, b, **opts), want)
-    assert np.array_equal(verify.consistent(b, a, **opts), _ref_consistent(b, a, **opts))
+    assert np.array_equal(verify.gate(a, b, **opts), want)
+    assert np.array_equal(verify.gate(b, a, **opts), _ref_gate(b, a, **opts))

@@ -33,7 +33,7 @@ def _accepted(images: list[bytes]) -> set[tuple[int, int]]:
     m = normalise.unpack(sk["mask"], CFG.size)
     a, b = p["a"], p["b"]
     feats = [k for k in join.FEATURES if k != "mask"]
-    ok = (verify.similarity(m[a], m[b], radius=CFG.radius) >= CFG.threshold) & verify.consistent(
+    ok = (verify.similarity(m[a], m[b], radius=CFG.radius) >= CFG.threshold) & verify.gate(
         {k: sk[k][a] for k in feats}, {k: sk[k][b] for k in feats}, **CFG.gate_options()
     )
     return {(int(x), int(y)) for x, y in zip(a[ok], b[ok])}
@@ -62,7 +62,7 @@ def _geo(w, h, sx, sy, area, cx, cy, edge=0.0):
 
 def test_geometry_gate_passes_the_promised_transforms_only():
     src = _geo(100, 80, 5.0, 20.0, 300, 0.5, 0.5)
-    ok = lambda other: bool(verify.consistent(src, other, **CFG.gate_options())[0])  # noqa: E731
+    ok = lambda other: bool(verify.gate(src, other, **CFG.gate_options())[0])  # noqa: E731
     assert ok(_geo(100, 80, 5.4, 20.5, 420, 0.52, 0.48))  # same canvas, in place: rotation / thicker stroke
     assert ok(_geo(100, 80, 5.0, 20.0, 300, 0.42, 0.57))  # same canvas, same pixels moved: shift
     assert not ok(_geo(100, 80, 5.4, 20.5, 420, 0.42, 0.57))  # resampled and moved: another drawing
@@ -151,8 +151,8 @@ def test_apply_keeps_every_row_and_names_the_keeper():
     manifest.validate(out)
 
 
-def test_check_gates_before_the_overlap_and_takes_no_pair():
-    """``verify.check`` = overlap ≥ threshold and the geometric gate; no candidate (or none gated) is no error."""
+def test_verify_pairs_gates_before_the_overlap_and_takes_no_pair():
+    """``verify.verify_pairs`` = overlap ≥ threshold and the geometric gate; no candidate (or none gated) is no error."""
     rng = np.random.default_rng(3)
     g = planted.glyph(rng, strokes=2)
     images = [
@@ -163,13 +163,13 @@ def test_check_gates_before_the_overlap_and_takes_no_pair():
     feats["mask"] = normalise.packed_masks(t.column("mask"))
     a, b = np.array([0, 0, 1]), np.array([1, 2, 2])
     gates = CFG.gate_options()
-    keep, score = verify.check(a, b, feats, size=32, radius=1, threshold=0.95, **gates)
+    keep, score = verify.verify_pairs(a, b, feats, size=32, radius=1, threshold=0.95, **gates)
     masks = normalise.unpack(feats["mask"], 32)
     full = verify.similarity(masks[a], masks[b], radius=1)
     side = lambda r: {k: feats[k][r] for k in verify.GEOMETRY}  # noqa: E731
-    want = np.flatnonzero((full >= 0.95) & verify.consistent(side(a), side(b), **gates))
+    want = np.flatnonzero((full >= 0.95) & verify.gate(side(a), side(b), **gates))
     assert keep.tolist() == want.tolist() == [0] and np.allclose(score, full[want])
-    none = verify.check(a[:0], b[:0], feats, size=32, radius=1, threshold=0.95, **gates)
+    none = verify.verify_pairs(a[:0], b[:0], feats, size=32, radius=1, threshold=0.95, **gates)
     assert len(none[0]) == 0 and len(none[1]) == 0
 
 
@@ -177,7 +177,7 @@ def test_gate_tolerances_have_one_source_the_config():
     """``verify`` keeps no defaults of its own: a call without every gate fails and names the config."""
     side = {k: np.ones(1, np.float32) for k in verify.GEOMETRY}
     with pytest.raises(TypeError, match=r"missing \['turn_tol'\].*DedupConfig"):
-        verify.consistent(side, side, **{k: v for k, v in CFG.gate_options().items() if k != "turn_tol"})
+        verify.gate(side, side, **{k: v for k, v in CFG.gate_options().items() if k != "turn_tol"})
     assert set(CFG.gate_options()) == set(verify.GATE_OPTIONS)
 
 

@@ -136,10 +136,10 @@ def test_unreadable_file_is_named(tmp_path):
     good.write_bytes(encode_png(_source(1)[0]))
     batch = pa.table({"a": [0], "b": [1], "uri_a": [str(good)], "uri_b": [str(bad)]})
     with pytest.raises(BadImage, match="gone.png"):
-        pixels.check_table(batch)
+        pixels.explain_table(batch)
     bad.write_bytes(b"not an image")
     with pytest.raises(BadImage, match="gone.png"):
-        pixels.check_table(batch)
+        pixels.explain_table(batch)
 
 
 def test_check_table_returns_ratio_and_transform(tmp_path):
@@ -149,7 +149,7 @@ def test_check_table_returns_ratio_and_transform(tmp_path):
     (tmp_path / "o.png").write_bytes(encode_png(draw_numeral(2, writer_style(0, 2), Dice(0, 77))))
     uris = [str(tmp_path / n) for n in ("s.png", "c.png", "o.png")]
     batch = pa.table({"a": [0, 0], "b": [1, 2], "uri_a": [uris[0]] * 2, "uri_b": uris[1:]})
-    out = pixels.check_table(batch).to_pydict()
+    out = pixels.explain_table(batch).to_pydict()
     assert out["a"] == [0, 0] and out["b"] == [1, 2]
     assert out["ratio"][0] <= 1.0 and out["transform"][0] == "shift" and out["ratio"][1] > 1.0
 
@@ -172,13 +172,13 @@ def test_check_table_reads_the_store_before_the_disk(tmp_path):
         {"a": [0], "b": [5], "uri_a": [str(tmp_path / "s.png")], "uri_b": [str(tmp_path / "c.png")]}
     )
     store = pixels.inline_store(np.array([5]), pa.array([kept], pa.binary()))
-    out = pixels.check_table(batch, store=store).to_pydict()
+    out = pixels.explain_table(batch, store=store).to_pydict()
     assert out["transform"] == ["shift"] and out["ratio"][0] <= 1.0
     with pytest.raises(BadImage, match="c.png"):
-        pixels.check_table(batch)
+        pixels.explain_table(batch)
     broken = pixels.inline_store(np.array([5]), pa.array([b"not an image"], pa.binary()))
     with pytest.raises(BadImage, match="c.png.*kept in the sketches"):
-        pixels.check_table(batch, store=broken)
+        pixels.explain_table(batch, store=broken)
 
 
 def test_read_inline_takes_the_needed_files_and_gives_up_past_the_limit(tmp_path):
