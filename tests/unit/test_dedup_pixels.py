@@ -142,7 +142,7 @@ def test_unreadable_file_is_named(tmp_path):
         pixels.explain_table(batch)
 
 
-def test_check_table_returns_ratio_and_transform(tmp_path):
+def test_explain_table_returns_ratio_and_transform(tmp_path):
     src, copy, _ = _copy("shift", 2)
     (tmp_path / "s.png").write_bytes(encode_png(src))
     (tmp_path / "c.png").write_bytes(encode_png(copy))
@@ -164,7 +164,7 @@ def test_inline_store_keeps_each_file_by_idx_and_skips_nulls():
     assert got == [b"a", b"bb", b"ccc", b""]
 
 
-def test_check_table_reads_the_store_before_the_disk(tmp_path):
+def test_explain_table_reads_the_store_before_the_disk(tmp_path):
     src, copy, _ = _copy("shift", 2)
     (tmp_path / "s.png").write_bytes(encode_png(src))
     kept = encode_png(copy)  # b's file is gone: only its kept copy can answer
