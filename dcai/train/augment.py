@@ -107,7 +107,7 @@ def spots(
         (xx - centre[..., 1, None, None]) / r[..., 1, None, None]
     ) ** 2  # (B, S, H, W)
     mask = ((d <= 1.0) & on[..., None, None]).any(dim=1, keepdim=True)
-    return torch.where(mask, torch.as_tensor(value, dtype=x.dtype, device=x.device), x)
+    return x.masked_fill(mask, value)  # a scalar fill: no host-to-device copy (CUDA graph capture)
 
 
 def dashed_lines(
@@ -142,7 +142,7 @@ def dashed_lines(
         & (torch.remainder(along, e(period)) < e(period) / 2)
     )
     mask = (inked & e(on)).any(dim=1, keepdim=True)
-    return torch.where(mask, torch.as_tensor(value, dtype=x.dtype, device=x.device), x)
+    return x.masked_fill(mask, value)  # a scalar fill: no host-to-device copy (CUDA graph capture)
 
 
 def heavy(
