@@ -74,6 +74,16 @@ class Stack:
         that model's running statistics in place.
         """
         self.skeleton.train(train)
+        if not train:
+            # Inference runs the K models one after another: under vmap, eval-mode BatchNorm on CUDA asks
+            # the batched input for its channels-last contiguity, which functorch does not implement
+            # (torch 2.11, ResNet34: "NYI: querying is_contiguous inside of vmap"). Training keeps vmap.
+            return torch.stack([
+                functional_call(self.skeleton, ({n: p[k] for n, p in self.params.items()},
+                                                {n: b[k] for n, b in self.buffers.items()}),
+                                (x[k] if x.dim() == 5 else x,))
+                for k in range(self.k)
+            ])  # fmt: skip
         fn = self._per_model if x.dim() == 5 else self._shared
         return fn(self.params, self.buffers, x)
 
