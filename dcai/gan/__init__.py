@@ -1,0 +1,1 @@
+"""The paper's conditional GAN: networks and losses (:mod:`dcai.gan.nets`)."""
