@@ -547,7 +547,12 @@ def write(folder: str) -> None:
                           if "paired_vs_naive" in v else "–")] for n, v in o["datasets"].items()]), ""]  # fmt: skip
         for k, v in (o.get("meta") or {}).items():
             body.append(f"- {k[5:]}: {v}")
-        body.append("")
+        best = max(o["datasets"].items(), key=lambda kv: kv[1]["test_mean"])
+        body += ["", f"Reading: best {best[0]} at {100 * best[1]['test_mean']:.1f}%; the outcome issue's aim of ≥ 95% "
+                 f"on these images is {'reached' if best[1]['test_mean'] >= 0.95 else '**not reached**'}"
+                 + (f"; the budget stopped training at epoch {o['epochs']} of {o['epochs_asked']} (each model keeps "
+                    "its best-validation epoch, as the recipe does)" if o["epochs"] < o["epochs_asked"] else "")
+                 + ".", ""]  # fmt: skip
     v = load("vote")
     if v and v.get("members"):
         body += [f"### The vote: {len(v['members'])} members × {v['folds']} folds, {v['epochs']} epochs, "
@@ -558,7 +563,13 @@ def write(folder: str) -> None:
                        [[m["member"], m.get("epochs_run", "–"), m.get("seconds", "–"), m.get("projected_s", "–"),
                          m.get("oof_acc", m.get("skipped"))] for m in v["members"]]), "",
                  f"Ensemble out-of-fold accuracy (given labels): {v.get('ensemble_oof_acc')}; on the reviewed labels: "
-                 f"{v.get('ensemble_acc_on_reviewed_labels')} (n={v.get('n_reviewed')})", ""]  # fmt: skip
+                 f"{v.get('ensemble_acc_on_reviewed_labels')} (n={v.get('n_reviewed')}). Target ≤ 300 s: "
+                 f"{'met' if v['projected_total_s'] <= 300 else '**missed**'}."]  # fmt: skip
+        weak = [m for m in v["members"] if m.get("oof_acc", 1.0) < 0.2]
+        if weak:
+            body.append("Members at chance (they predict one class): " + ", ".join(
+                f"{m['member']} {m['oof_acc']}" for m in weak) + ".")  # fmt: skip
+        body.append("")
     write_section("gpu", "\n".join(body))
 
 
