@@ -136,7 +136,7 @@ class Trainer:
                 m.load_state_dict(s)
         self.stack = Stack(models, self.device)
         self.params = list(self.stack.params.values())
-        self.opt = StackedAdam(self.params, lr=lr, betas=betas, eps=eps)
+        self.opt = StackedAdam(self.params, lr=lr, betas=betas, eps=eps, flat=self.stack.flat)
         self.graphs = self.device.type == "cuda" if cuda_graphs is None else bool(cuda_graphs)
         if self.graphs and self.device.type != "cuda":
             raise ValueError("cuda_graphs=True needs a CUDA device")

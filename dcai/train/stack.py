@@ -43,9 +43,17 @@ class Stack:
         params, buffers = stack_module_state(list(models))
         self.k = len(models)
         self.device = torch.device(device)
-        self.params = {
-            n: p.detach().to(self.device).requires_grad_(p.is_floating_point()) for n, p in params.items()
-        }
+        if not all(p.is_floating_point() for p in params.values()):
+            raise ValueError("every parameter must be floating point (the optimizer trains them all)")
+        # Every parameter is a column view of one (K, P) buffer, so the optimizer updates them all at once
+        # (dcai.train.optim.StackedAdam); autograd still sees one leaf tensor per parameter.
+        self.flat = torch.cat([p.detach().reshape(self.k, -1) for p in params.values()], 1).to(self.device)
+        self.params = {}
+        start = 0
+        for n, p in params.items():
+            size = p[0].numel()
+            self.params[n] = self.flat[:, start : start + size].view(p.shape).requires_grad_(True)
+            start += size
         self.buffers = {n: b.detach().to(self.device).clone() for n, b in buffers.items()}
         # The skeleton only carries the module structure; the tensors always come from the stack.
         self.skeleton = copy.deepcopy(models[0]).to("meta")
