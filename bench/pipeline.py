@@ -7,9 +7,12 @@ Runs ``dcai pipeline`` (``dcai/configs/competition.yaml`` with the overrides bel
 train / val / label_book image except the 500 reviewed ones, and scores the fixed model on the
 reviewed images whose verdict is ``ok`` or ``wrong_label`` (with the reviewed label). Variants:
 ``full`` (every stage), ``no_tune`` (augment with its default policy), ``no_clean`` (no vote / clean),
-``no_augment`` (clean only: no tune, augment or balance), and ``raw`` (the data as ingested, from
-the full run's ``evaluate_raw``). Variants share their common first stages by copying the finished
-stage folders of the full run: a stage whose input and config are unchanged is skipped.
+``no_augment`` (clean only: no tune, augment or balance), ``raw`` (the data as ingested, from
+the full run's ``evaluate_raw``) and ``naive``: the raw images plus plain random-affine copies of the
+train images to the same budget (:mod:`bench.baselines`), the simplest alternative to dcai. Variants
+share their common first stages by copying the finished stage folders of the full run: a stage whose
+input and config are unchanged is skipped. Every variant is trained with the same seeds, so each
+seed's accuracy pairs with the same seed's of another variant: differences are paired.
 
 CPU sizing (stated in BENCHMARKS.md): two cores cannot train the competition recipe (100 epochs,
 batch 8, 10,000 images, 3 seeds: about 4 hours per variant), so the budget, the epochs, the vote
@@ -27,7 +30,7 @@ from pathlib import Path
 from bench._common import ROOT, machine, table, write_section
 
 RESULTS = ROOT / "bench" / "results" / "pipeline_real.json"
-VARIANTS = ("full", "no_tune", "no_clean", "no_augment")
+VARIANTS = ("full", "no_tune", "no_clean", "no_augment", "naive")
 SHARED = {  # stages a variant copies from the full run before it runs (unchanged input and config)
     "no_tune": ("ingest", "dedup", "vote", "clean"),
     "no_clean": ("ingest", "dedup"),
@@ -101,13 +104,20 @@ def run(a) -> dict:
 
     work = Path(a.workdir)
     proto = prepare(work / "protocol")
-    results: dict = json.loads(RESULTS.read_text()) if RESULTS.exists() and a.resume else {}
+    results_file = Path(a.results)
+    results: dict = json.loads(results_file.read_text()) if results_file.exists() and a.resume else {}
     results.update(
         setup={"machine": machine(), "n_source": proto["n_source"], "n_test": proto["n_test"],
                "overrides": overrides(a), "command": "python -m bench.pipeline " + " ".join(a.argv)}
     )  # fmt: skip
     results.setdefault("variants", {})
     for variant in a.variants.split(","):
+        if variant == "naive":
+            results["variants"]["naive"] = run_naive(a, work, proto)
+            results_file.parent.mkdir(parents=True, exist_ok=True)
+            results_file.write_text(json.dumps(results, indent=1, default=str))
+            print(f"naive: {results['variants']['naive']['evaluate']}", flush=True)
+            continue
         out = work / variant
         cfg = work / f"{variant}.yaml"
         write_config(cfg, variant, a)
@@ -136,10 +146,37 @@ def run(a) -> dict:
         if "evaluate_raw" in rep:
             results["variants"]["raw"] = {"stages": ["ingest", "evaluate_raw"],
                                           "evaluate": _eval(rep["evaluate_raw"])}  # fmt: skip
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(json.dumps(results, indent=1, default=str))
+        results_file.parent.mkdir(parents=True, exist_ok=True)
+        results_file.write_text(json.dumps(results, indent=1, default=str))
         print(f"{variant}: {results['variants'][variant]['evaluate']}", flush=True)
     return results
+
+
+def run_naive(a, work: Path, proto: dict) -> dict:
+    """The raw images plus random-affine copies to ``a.budget``, scored like every other variant."""
+    from bench import baselines
+    from bench.protocol import split
+    from dcai.evaluate.config import EvaluateConfig
+    from dcai.evaluate.pipeline import run as evaluate
+
+    source, _ = split()
+    folder = work / "naive" / "data"
+    made = baselines.naive_folder(source, folder, budget=a.budget, seed=0)
+    t0 = time.time()
+    cfg = EvaluateConfig(**overrides(a)["evaluate"])
+    report, _ = evaluate(cfg, run_dir=str(work / "naive" / "run"), data_dir=str(folder), test_dir=str(proto["test"]))
+    return {"stages": ["naive copies", "evaluate"], "wall_seconds": round(time.time() - t0),
+            "made": made, "affine": str(baselines.AFFINE), "evaluate": _eval(report)}  # fmt: skip
+
+
+def paired(v: dict, a: str, b: str) -> tuple[float, float] | None:
+    """Mean and sample std over seeds of ``a - b`` test accuracy (same seeds: a paired difference)."""
+    import numpy as np
+
+    if a not in v or b not in v:
+        return None
+    x = np.array(v[a]["evaluate"]["test_per_seed"]) - np.array(v[b]["evaluate"]["test_per_seed"])
+    return float(x.mean()), float(x.std(ddof=1)) if len(x) > 1 else 0.0
 
 
 def _eval(r: dict) -> dict:
@@ -155,8 +192,8 @@ def _tune(r: dict | None) -> dict | None:
     return {"trials": len(r.get("trials", [])), "best": r.get("best"), "seconds": r.get("seconds")}
 
 
-def write(_a=None) -> None:
-    r = json.loads(RESULTS.read_text())
+def write(a=None) -> None:
+    r = json.loads(Path(a.results if a is not None else RESULTS).read_text())
     v, s = r["variants"], r["setup"]
     o = s["overrides"]
     names = {"raw": "raw data (as ingested)", "no_augment": "clean only (no tune / augment / balance)",
@@ -262,6 +299,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--trial-epochs", type=int, default=4)
     p.add_argument("--trial-per-class", type=int, default=150)
     p.add_argument("--resume", action="store_true", help="keep variants already in the results file")
+    p.add_argument("--results", default=str(RESULTS), help="the results file (JSON)")
     a = p.parse_args(argv)
     a.argv = [x for x in argv if x != "write"]
     if a.what == "run":
