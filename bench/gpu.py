@@ -356,9 +356,9 @@ def outcome(clock: Clock, data: dict | None, *, tiny: bool, seeds: int = 3) -> d
 
 
 def vote(clock: Clock, data: dict | None, *, tiny: bool) -> dict:
-    from dcai.investigate.crossfit import out_of_fold, plan
     from dcai.models.vote import VOTE_MEMBERS, model_fn
     from dcai.train.augment import Heavy
+    from dcai.train.crossfit import out_of_fold, plan
     from dcai.train.engine import Trainer, predict
 
     if data is None or "vote/x" not in data:

@@ -164,7 +164,7 @@ def run_naive(a, work: Path, proto: dict) -> dict:
     made = baselines.naive_folder(source, folder, budget=a.budget, seed=0)
     t0 = time.time()
     cfg = EvaluateConfig(**overrides(a)["evaluate"])
-    report, _ = evaluate(cfg, run_dir=str(work / "naive" / "run"), data_dir=str(folder), test_dir=str(proto["test"]))
+    report, _ = evaluate(str(work / "naive" / "run"), cfg, data_dir=str(folder), test_dir=str(proto["test"]))
     return {"stages": ["naive copies", "evaluate"], "wall_seconds": round(time.time() - t0),
             "made": made, "affine": str(baselines.AFFINE), "evaluate": _eval(report)}  # fmt: skip
 
