@@ -71,6 +71,14 @@ class VoteConfig(StageConfig):
     # noisy flag's F1 was 0.872 on round 2 alone and 0.890 on both rounds averaged, at the same thresholds
     # (the two rounds' models err differently: round 1 learnt from the noisy rows round 2 dropped).
     rounds_scored: str = "all"
+    # A member whose out-of-fold accuracy on the given labels does not beat predicting the commonest label
+    # by weak_member_margin of what is left to learn, or is more than weak_member_gap below the best
+    # member's, learnt nothing the ensemble can use: it is set aside and reported (dcai.vote.evidence;
+    # weak_members="keep" averages every member in). AlexNet before BatchNorm predicted one class (12.7%
+    # out of fold on the competition data, BENCHMARKS "gpu").
+    weak_members: str = "set_aside"
+    weak_member_margin: float = 0.1
+    weak_member_gap: float = 0.25
 
     PRESETS = {
         "tiny": {
@@ -83,6 +91,12 @@ class VoteConfig(StageConfig):
             "image_size": 32,
         }
     }
+
+    def member_guard(self) -> dict[str, float]:
+        """The keyword arguments of ``dcai.vote.evidence.keep_members``."""
+        if self.weak_members == "keep":
+            return {"margin": -np.inf, "max_gap": np.inf}
+        return {"margin": self.weak_member_margin, "max_gap": self.weak_member_gap}
 
     def flag_options(self) -> dict[str, float]:
         """The keyword arguments of ``dcai.vote.scores.flags``."""
@@ -130,6 +144,17 @@ class VoteConfig(StageConfig):
         self._check(
             self.rounds_scored in ("all", "last"),
             f"rounds_scored must be 'all' or 'last', got {self.rounds_scored!r}",
+        )
+        self._check(
+            self.weak_members in ("set_aside", "keep"),
+            f"weak_members must be 'set_aside' or 'keep', got {self.weak_members!r}",
+        )
+        self._check(
+            0 <= self.weak_member_margin < 1,
+            f"weak_member_margin must be in [0, 1), got {self.weak_member_margin}",
+        )
+        self._check(
+            0 < self.weak_member_gap <= 1, f"weak_member_gap must be in (0, 1], got {self.weak_member_gap}"
         )
         self._check(self.cpus_per_trial > 0, f"cpus_per_trial must be > 0, got {self.cpus_per_trial}")
         for name in (

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import numpy as np
 
 from dcai.train.crossfit import CrossFit
+from dcai.vote import evidence
 from dcai.vote import scores as vs
 from dcai.vote.config import VoteConfig
 
@@ -78,7 +79,9 @@ def run_rounds(
         started = time.time()
         probs, info = fit(plan, y_train)
         probs_by_round.append(probs)
-        s = vs.vote_scores(cfg.scored(probs_by_round), y)
+        probs_now = cfg.scored(probs_by_round)
+        _, kept, _ = evidence.usable(probs_now, y, scored, names=cfg.members, **cfg.member_guard())
+        s = vs.vote_scores(evidence.kept_probs(probs_now, kept), y)
         noisy, ambiguous = vs.flags(s, y, **cfg.flag_options())
         summaries.append(
             {
@@ -88,6 +91,7 @@ def run_rounds(
                 "noisy": int(noisy.sum()),
                 "ambiguous": int(ambiguous.sum()),
                 "ensemble_oof_accuracy": float((s["top"][scored] == y[scored]).mean()),
+                "members_kept": [m for m, k in zip(cfg.members, kept) if k],
                 "seconds": round(time.time() - started, 2),
             }
         )

@@ -22,6 +22,7 @@ from dcai.review import queue as q
 from dcai.runs import StageOutput, fingerprint
 from dcai.train import crossfit
 from dcai.train.inputs import subset
+from dcai.vote import evidence
 from dcai.vote import rounds as vr
 from dcai.vote import scores as vs
 from dcai.vote.config import FLAG_OPTIONS, VoteConfig
@@ -83,8 +84,21 @@ def vote(
     )  # fmt: skip
     if len(probs_by_round) > 1:  # (R, M, N, C): every round's flags can be scored afterwards
         arrays["round_probs"] = np.stack(probs_by_round).astype(np.float32)
+    fit_rows = ~holdout
+    member_acc, kept, set_aside = evidence.usable(probs, y, fit_rows, names=cfg.members, **cfg.member_guard())
+    arrays["kept"] = kept
+    used = evidence.kept_probs(probs, kept)
+    s = vs.vote_scores(used, y)
+    # calibrated probabilities of the top and the given label: what clean's expected precision reads
+    temperature = evidence.fit_temperature(used.mean(0), y, fit_rows & s["scored"])
+    cal = evidence.calibrate(used.mean(0), temperature)
+    at = np.arange(len(y))
+    s["top_cal"] = np.where(s["scored"], cal[at, np.maximum(s["top"], 0)], np.nan)
+    s["given_cal"] = np.where(s["scored"], cal[at, y], np.nan)
+    arrays["temperature"] = np.asarray(temperature)
     np.savez_compressed(workdir / "probs.npz", **arrays)
-    s = vs.vote_scores(probs, y)
+    for name, why in set_aside.items():
+        print(f"   vote: member {name} set aside: {why}", flush=True)
     noisy, ambiguous = vs.flags(s, y, **cfg.flag_options())
     if per_round:  # re-flagged probabilities (new thresholds, same training) count the new flags
         per_round[-1] = {**per_round[-1], "noisy": int(noisy.sum()), "ambiguous": int(ambiguous.sum())}
@@ -98,10 +112,6 @@ def vote(
         score=1.0 - np.nan_to_num(manifest.column(table, "vote_given_prob").astype(float), nan=1.0),
     )  # fmt: skip
     q.write_queue(queue, workdir)
-    fit_rows = ~holdout
-    member_acc = {
-        m: float((probs[i][fit_rows].argmax(1) == y[fit_rows]).mean()) for i, m in enumerate(cfg.members)
-    }
     return StageOutput(
         table,
         {
@@ -109,8 +119,11 @@ def vote(
             "rows_voted": len(rows),
             "members": list(cfg.members),
             "trials": info,
-            "member_oof_accuracy": member_acc,
+            "member_oof_accuracy": {m: float(a) for m, a in zip(cfg.members, member_acc)},
+            "members_kept": [m for m, k in zip(cfg.members, kept) if k],
+            "members_set_aside": set_aside,
             "ensemble_oof_accuracy": float((s["top"][fit_rows] == y[fit_rows]).mean()),
+            "temperature": temperature,
             "held_out": int(holdout.sum()),
             "noisy": int(noisy.sum()),
             "ambiguous": int(ambiguous.sum()),
@@ -166,6 +179,8 @@ def write_columns(table, rows, s, noisy, ambiguous, classes, folds) -> pa.Table:
         "vote_agreement": (s["agreement"].tolist(), pa.float64()),
         "vote_consensus": (s["consensus"].tolist(), pa.float64()),
         "vote_entropy": (s["entropy"].tolist(), pa.float64()),
+        "vote_top_cal": (s["top_cal"].tolist(), pa.float64()),
+        "vote_given_cal": (s["given_cal"].tolist(), pa.float64()),
         "vote_noisy": (noisy.tolist(), pa.bool_()),
         "vote_ambiguous": (ambiguous.tolist(), pa.bool_()),
         "vote_fold": (folds.tolist(), pa.int64()),
