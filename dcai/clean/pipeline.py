@@ -15,13 +15,11 @@ import pyarrow as pa
 from dcai import manifest
 from dcai.clean import policy
 from dcai.clean.config import CleanConfig
-from dcai.config import ConfigError
 from dcai.review import queue as q
 from dcai.runs import Run, StageContext, StageOutput
 from dcai.vote.config import VoteConfig
 
 STAGE = "clean"
-MIN_CLASS_FOR_GUARD = 20  # classes smaller than this are not checked by max_removed_share
 
 
 def score_table(table: pa.Table) -> dict[str, np.ndarray]:
@@ -36,16 +34,26 @@ def vote_flag_options(run: Run) -> dict[str, float]:
     return {k: recorded.get(k, v) for k, v in VoteConfig().flag_options().items()}
 
 
+def vote_accuracy(run: Run) -> float | None:
+    """The run's vote's out-of-fold accuracy on the given labels (its kept members), if it voted."""
+    value = run.report("vote").get("ensemble_oof_accuracy")
+    return float(value) if value is not None else None
+
+
 def apply(
-    table: pa.Table, cfg: CleanConfig, *, flag_options: dict[str, float] | None = None
+    table: pa.Table,
+    cfg: CleanConfig,
+    *,
+    flag_options: dict[str, float] | None = None,
+    evidence_accuracy: float | None = None,
 ) -> tuple[pa.Table, pa.Table, dict]:
     """Decide and (with ``cfg.auto``) apply. Returns ``(new manifest, review queue, metrics)``.
-    ``flag_options``: the vote's noisy / ambiguous thresholds (default: ``VoteConfig``'s)."""
+    ``flag_options``: the vote's noisy / ambiguous thresholds (default: ``VoteConfig``'s);
+    ``evidence_accuracy``: the vote's out-of-fold accuracy, which gates every automatic change."""
     scores = score_table(table)
-    d = policy.decide(scores, cfg=cfg, flag_options=flag_options)
+    d = policy.decide(scores, cfg=cfg, flag_options=flag_options, evidence_accuracy=evidence_accuracy)
     action, rule, new_label = d["action"], d["rule"], d["new_label"]
     if cfg.auto:
-        _check_removal_share(scores, action == policy.REMOVE, cfg)
         for label in sorted({x for x in new_label[action == policy.RELABEL]}):
             pick = (action == policy.RELABEL) & (new_label == label)
             for name in sorted(set(rule[pick])):
@@ -77,8 +85,18 @@ def apply(
         )
         if a != policy.KEEP
     ]
+    expected = {}
+    for act in (policy.RELABEL, policy.REMOVE):
+        pick = action == act
+        if pick.any():
+            expected[act] = round(float(np.nanmean(d["confidence"][pick].astype(float))), 4)
+    weak = evidence_accuracy is not None and evidence_accuracy < cfg.min_evidence_accuracy and cfg.auto
     metrics = {
         "auto": cfg.auto,
+        # the calibrated probability, averaged over what --auto changed, that each change is right
+        "expected_precision": expected,
+        "evidence_accuracy": evidence_accuracy,
+        "evidence_too_weak": bool(weak),
         "flag_options": flag_options or VoteConfig().flag_options(),
         "evidence": sorted(c for c in policy.EVIDENCE if c in scores),
         "actions": dict(Counter(action.tolist())),
@@ -89,35 +107,24 @@ def apply(
     return table, queue, metrics
 
 
-def _check_removal_share(scores: dict[str, np.ndarray], remove: np.ndarray, cfg: CleanConfig) -> None:
-    """Refuse an automatic clean that would empty a class (see ``CleanConfig.max_removed_share``)."""
-    active = ~np.isin(scores["split"], list(manifest.INACTIVE_SPLITS))
-    worst = []
-    for label in sorted({str(x) for x in scores["label"][active]}):
-        mine = active & (scores["label"] == label)
-        if mine.sum() < MIN_CLASS_FOR_GUARD:
-            continue  # a handful of images says nothing about the models
-        share = float(remove[mine].mean())
-        if share > cfg.max_removed_share:
-            worst.append(f"{label} {share:.0%} of {int(mine.sum())}")
-    if worst:
-        raise ConfigError(
-            f"clean --auto would remove more than max_removed_share={cfg.max_removed_share:g} of class(es) "
-            f"{', '.join(worst)}: the evidence models look too weak to trust (train vote / investigate "
-            "longer), or raise clean.max_removed_share if this is really what you want; nothing was changed"
-        )
-
-
 def run(run_dir: str, cfg: CleanConfig, *, force: bool = False) -> tuple[dict, bool]:
     """Clean the latest manifest of ``run_dir`` into ``NN-clean/``. Returns ``(report, ran)``."""
 
     the_run = Run(run_dir)
     flag_options = vote_flag_options(the_run)
+    accuracy = vote_accuracy(the_run)
 
     def stage(table: pa.Table, ctx: StageContext) -> StageOutput:
-        table, queue, metrics = apply(table, cfg, flag_options=flag_options)
+        table, queue, metrics = apply(table, cfg, flag_options=flag_options, evidence_accuracy=accuracy)
+        if metrics["evidence_too_weak"]:
+            print(
+                f"   clean: the vote's out-of-fold accuracy {accuracy:.3f} is below min_evidence_accuracy "
+                f"{cfg.min_evidence_accuracy:g}: nothing changed automatically, flagged images are queued",
+                flush=True,
+            )
         q.write_queue(queue, ctx.workdir)
         return StageOutput(table, metrics)
 
-    _, report, ran = the_run.execute(STAGE, stage, config=cfg.to_dict(), extra_key=flag_options, force=force)
+    key = {**flag_options, "evidence_accuracy": accuracy}
+    _, report, ran = the_run.execute(STAGE, stage, config=cfg.to_dict(), extra_key=key, force=force)
     return report, ran

@@ -2,7 +2,13 @@
 
 Columns read (each optional except ``label``): ``split``, ``trusted``, dedup's ``dup_conflict``,
 investigate's ``aux_loss``, ``suggested_label``, ``certified``, vote's ``vote_agreement``,
-``vote_entropy``, ``vote_top_label``, ``vote_top_prob``, ``vote_given_prob``. Actions: keep, relabel, remove, review.
+``vote_entropy``, ``vote_top_label``, ``vote_top_prob``, ``vote_given_prob`` and its calibrated
+``vote_top_cal``, ``vote_given_cal`` (:mod:`dcai.vote.evidence`). Actions: keep, relabel, remove, review.
+
+Only the calibrated probabilities change an image: each automatic decision carries an expected
+precision (the calibrated probability that it is right), and :func:`select` keeps the most certain
+decisions while their mean stays at the configured precision. Everything else the evidence doubts
+is queued for a person and stays in the data.
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ EVIDENCE = (
     "vote_top_label",
     "vote_top_prob",
     "vote_given_prob",
+    "vote_top_cal",
+    "vote_given_cal",
 )
 
 
@@ -50,19 +58,59 @@ def _bools(scores: Mapping[str, np.ndarray], name: str, n: int) -> np.ndarray:
     return np.array([bool(v) if v is not None and v == v else False for v in scores[name]], dtype=bool)
 
 
+def select(confidence: np.ndarray, candidate: np.ndarray, *, precision: float) -> np.ndarray:
+    """``(N,)`` bool: the most confident ``candidate`` rows whose mean ``confidence`` is at least ``precision``.
+
+    ``confidence`` is each decision's probability of being right, so the mean over the chosen rows is
+    their expected precision; sorted from the most certain, the longest prefix that keeps it is taken.
+    """
+    idx = np.flatnonzero(candidate)
+    if not len(idx):
+        return np.zeros(len(candidate), bool)
+    order = idx[np.argsort(-confidence[idx], kind="stable")]
+    running = np.cumsum(confidence[order]) / np.arange(1, len(order) + 1)
+    ok = np.flatnonzero(running >= precision - 1e-12)
+    out = np.zeros(len(candidate), bool)
+    if len(ok):
+        out[order[: ok[-1] + 1]] = True
+    return out
+
+
+def cap_per_class(
+    change: np.ndarray, confidence: np.ndarray, label: np.ndarray, active: np.ndarray, *, share: float
+) -> np.ndarray:
+    """``change`` ``(N,)`` bool limited to ``share`` of each class's active rows, the most confident kept."""
+    out = change.copy()
+    for cls in np.unique(label[change]):
+        mine = np.flatnonzero(change & (label == cls))
+        limit = int(np.ceil(share * (active & (label == cls)).sum()))  # a class of 2 may still lose 1
+        if len(mine) > limit:
+            drop = mine[np.argsort(-confidence[mine], kind="stable")][limit:]
+            out[drop] = False
+    return out
+
+
 def decide(
     scores: Mapping[str, np.ndarray],
     *,
     cfg: CleanConfig | None = None,
     flag_options: Mapping[str, float] | None = None,
+    evidence_accuracy: float | None = None,
 ) -> dict[str, np.ndarray]:
-    """Actions for every row. Returns ``action``, ``new_label``, ``rule`` (all ``(N,)`` object arrays).
+    """Actions for every row. Returns ``action``, ``new_label``, ``rule`` and ``confidence`` (``(N,)`` arrays).
 
-    Rules, first match wins, for active rows not marked ``trusted``:
-    ``junk`` (remove) → ``strong-relabel`` (relabel) → ``duplicate-conflict``, ``label-doubtful``,
-    ``investigate-loss``, ``ambiguous`` (review; or remove with ``doubtful="remove"``) → keep.
-    Noisy and ambiguous are the vote's own flags (:func:`dcai.vote.scores.flags`) at ``flag_options``, the
-    thresholds the run's vote used (default: ``VoteConfig``'s).
+    For active rows not marked ``trusted``, relabel before remove:
+
+    - ``confident-relabel``: the vote's top label is another one, with calibrated probability at least
+      ``relabel_min_prob`` (and investigate's suggestion agrees, if any);
+    - ``given-label-unlikely`` (remove): no confident other label, and the calibrated probability that
+      the given label is wrong is at least ``remove_min_doubt``;
+
+    each set trimmed by :func:`select` to the configured precision, then to ``max_changed_share`` of a
+    class (:func:`cap_per_class`); and only when ``evidence_accuracy`` (the vote's out-of-fold accuracy)
+    reaches ``min_evidence_accuracy``. Queued for review (or removed with ``doubtful="remove"``):
+    ``over-class-cap``, ``below-precision``, ``duplicate-conflict``, ``label-doubtful`` (the vote's noisy
+    flag, :func:`dcai.vote.scores.flags` at ``flag_options``), ``investigate-loss``, ``ambiguous``.
     """
     cfg = cfg or CleanConfig()
     flag_options = flag_options or VoteConfig().flag_options()
@@ -76,6 +124,8 @@ def decide(
     given_p = _floats(scores, "vote_given_prob", n)
     agree = _floats(scores, "vote_agreement", n)
     entropy = _floats(scores, "vote_entropy", n)
+    top_cal = _floats(scores, "vote_top_cal", n)
+    given_cal = _floats(scores, "vote_given_cal", n)
     sugg = _strings(scores, "suggested_label", n)
     aux_loss = _floats(scores, "aux_loss", n)
     certified = _bools(scores, "certified", n)
@@ -83,24 +133,37 @@ def decide(
 
     vote = {"top": top, "top_prob": top_p, "given_prob": given_p, "agreement": agree, "entropy": entropy}
     noisy, ambiguous = vote_scores.flags({**vote, "scored": top != ""}, label, **flag_options)
+    in_play = ~np.isin(split, INACTIVE_SPLITS) & ~trusted
+    strong_enough = evidence_accuracy is None or evidence_accuracy >= cfg.min_evidence_accuracy
     # Where an evidence value is missing, every comparison below is False: no rule fires on absent data.
     with np.errstate(invalid="ignore"):
         other = (top != label) & (top != "")
-        junk = (top_p <= cfg.junk_max_top_prob) & (entropy >= cfg.junk_min_entropy)
         consensus = (sugg == "") | (sugg == top) if cfg.require_consensus else np.ones(n, bool)
-        strong = noisy & (top_p >= cfg.relabel_min_prob) & (agree <= cfg.relabel_max_agreement) & consensus
+        relabel_wanted = in_play & other & (top_cal >= cfg.relabel_min_prob) & consensus & strong_enough
+        doubt = 1.0 - given_cal  # the calibrated probability that the given label is wrong
+        remove_wanted = in_play & ~relabel_wanted & (doubt >= cfg.remove_min_doubt) & strong_enough
         aux_doubt = (aux_loss > cfg.aux_review_loss) & ~certified
         noisy |= (sugg != "") & (sugg != label) & aux_doubt  # investigate's own other-label evidence
+    confidence = np.where(relabel_wanted, top_cal, np.where(remove_wanted, doubt, np.nan))
+    relabel = select(np.nan_to_num(confidence), relabel_wanted, precision=cfg.precision)
+    remove = select(np.nan_to_num(confidence), remove_wanted, precision=cfg.precision)
+    changed = cap_per_class(
+        relabel | remove, np.nan_to_num(confidence), label, in_play, share=cfg.max_changed_share
+    )
+    capped = (relabel | remove) & ~changed
+    relabel &= changed
+    remove &= changed
 
-    in_play = ~np.isin(split, INACTIVE_SPLITS) & ~trusted
     action = np.full(n, KEEP, dtype=object)
     rule = np.full(n, None, dtype=object)
     new_label = np.full(n, None, dtype=object)
     doubtful = REMOVE if cfg.doubtful == REMOVE else REVIEW
     # Later assignments only fill rows still undecided, so the list order is the rule priority.
     for mask, act, name in (
-        (junk, REMOVE, "junk"),
-        (strong, RELABEL, "strong-relabel"),
+        (relabel, RELABEL, "confident-relabel"),
+        (remove, REMOVE, "given-label-unlikely"),
+        (capped, REVIEW, "over-class-cap"),  # never removed by doubtful="remove": the cap holds
+        ((relabel_wanted | remove_wanted), doubtful, "below-precision"),
         (conflict, doubtful, "duplicate-conflict"),
         (noisy, doubtful, "label-doubtful"),
         (aux_doubt & ~noisy, doubtful, "investigate-loss"),
@@ -109,14 +172,14 @@ def decide(
         pick = mask & in_play & (rule == None)  # noqa: E711 - elementwise test on an object array
         action[pick] = act
         rule[pick] = name
-    relabel = action == RELABEL
-    new_label[relabel] = top[relabel]
+    is_relabel = action == RELABEL
+    new_label[is_relabel] = top[is_relabel]
     # A reviewer sees the best guess too: the vote's top label, else investigate's suggestion.
     ask = (action == REVIEW) | (action == REMOVE)
     no_guess = np.full(n, None, dtype=object)
     guess = np.where(other, top, np.where((sugg != "") & (sugg != label), sugg, no_guess))
     new_label[ask] = guess[ask]
-    return {"action": action, "new_label": new_label, "rule": rule}
+    return {"action": action, "new_label": new_label, "rule": rule, "confidence": confidence}
 
 
 def doubt_score(scores: Mapping[str, np.ndarray]) -> np.ndarray:

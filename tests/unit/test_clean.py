@@ -21,30 +21,73 @@ def _scores(**cols) -> dict[str, np.ndarray]:
     return {k: O(v, dtype=object) for k, v in {**base, **cols}.items()}
 
 
-def _vote(label, top, top_p, agree, ent, given=None, **extra):
-    """A vote score table; the given label's probability defaults to the top's where they agree, else 0.02."""
+def _vote(label, top, top_p, agree, ent, given=None, top_cal=None, given_cal=None, **extra):
+    """A vote score table; the given label's probability defaults to the top's where they agree, else 0.02.
+    The calibrated columns default to the raw probabilities."""
     given = given or [p if t == lab else 0.02 for lab, t, p in zip(label, top, top_p)]
     return _scores(label=label, vote_top_label=top, vote_top_prob=top_p, vote_given_prob=given,
-                   vote_agreement=agree, vote_entropy=ent, **extra)  # fmt: skip
+                   vote_agreement=agree, vote_entropy=ent, vote_top_cal=top_cal or top_p,
+                   vote_given_cal=given_cal or given, **extra)  # fmt: skip
 
 
-def test_each_vote_rule_fires_on_its_own_row():
+def test_each_rule_fires_on_its_own_row():
     s = _vote(
         label=["i", "i", "ii", "iv", "v", "x"],
         top=["i", "ii", "iii", "vi", "v", "x"],
-        top_p=[0.95, 0.92, 0.6, 0.2, 0.25, 0.9],
+        top_p=[0.95, 0.97, 0.6, 0.2, 0.25, 0.9],
         agree=[1.0, 0.0, 0.4, 0.2, 0.6, 1.0],
         ent=[0.1, 0.15, 0.5, 0.9, 0.5, 0.85],
+        given=[0.95, 0.02, 0.3, 0.03, 0.25, 0.9],
     )
     d = policy.decide(s)
     assert d["action"].tolist() == ["keep", "relabel", "review", "remove", "review", "review"]
-    assert d["rule"].tolist() == [None, "strong-relabel", "label-doubtful", "junk", "ambiguous", "ambiguous"]
+    assert d["rule"].tolist() == [
+        None, "confident-relabel", "below-precision", "given-label-unlikely", "below-precision", "ambiguous",
+    ]  # fmt: skip
     assert d["new_label"].tolist()[:3] == [None, "ii", "iii"]
+    assert d["confidence"][1] == pytest.approx(0.97) and d["confidence"][3] == pytest.approx(0.97)
 
 
-def test_strong_relabel_needs_few_members_left_on_the_given_label():
-    s = _vote(label=["i"], top=["ii"], top_p=[0.95], agree=[0.4], ent=[0.1])
+def test_select_keeps_the_most_certain_while_their_mean_reaches_the_precision():
+    conf = O([0.99, 0.95, 0.9, 0.8, 0.7, 0.6], dtype=float)
+    every = np.ones(6, bool)
+    # running means: .99, .97, .947, .91, .868 -> four rows at 0.9
+    assert policy.select(conf, every, precision=0.9).tolist() == [True] * 4 + [False] * 2
+    assert policy.select(conf, every, precision=0.999).sum() == 0
+    assert policy.select(conf, ~every, precision=0.5).sum() == 0
+
+
+def test_below_the_precision_target_is_queued_not_changed():
+    s = _vote(label=["i"] * 4, top=["ii"] * 4, top_p=[0.99, 0.8, 0.6, 0.55], agree=[0.0] * 4, ent=[0.1] * 4)
+    d = policy.decide(s, cfg=CleanConfig(precision=0.85))
+    assert d["action"].tolist() == ["relabel", "relabel", "review", "review"]  # mean .895 >= .85 > .797
+    assert d["rule"].tolist()[2:] == ["below-precision"] * 2
+
+
+def test_weak_evidence_changes_nothing():
+    s = _vote(label=["i"], top=["ii"], top_p=[0.99], agree=[0.0], ent=[0.05])
+    assert policy.decide(s, evidence_accuracy=0.9)["action"][0] == "relabel"
+    weak = policy.decide(s, evidence_accuracy=0.3)
+    assert weak["action"][0] == "review" and weak["rule"][0] == "label-doubtful"
+
+
+def test_uncalibrated_evidence_only_queues():
+    s = _vote(label=["i"], top=["ii"], top_p=[0.99], agree=[0.0], ent=[0.05])
+    del s["vote_top_cal"], s["vote_given_cal"]
     assert policy.decide(s)["action"][0] == "review"
+
+
+def test_class_cap_keeps_the_most_certain_and_queues_the_rest():
+    n = 10
+    s = _vote(label=["v"] * n, top=["x"] * n, top_p=[0.99 - 0.001 * k for k in range(n)], agree=[0.0] * n,
+              ent=[0.1] * n)  # fmt: skip
+    d = policy.decide(s, cfg=CleanConfig(max_changed_share=0.3))
+    assert d["action"].tolist() == ["relabel"] * 3 + ["review"] * 7
+    assert set(d["rule"][3:]) == {"over-class-cap"}
+    # the cap holds even when doubtful images are removed
+    assert (
+        policy.decide(s, cfg=CleanConfig(max_changed_share=0.3, doubtful="remove"))["action"] == "relabel"
+    ).sum() == 3
 
 
 def test_trusted_and_inactive_rows_are_never_changed():
@@ -57,7 +100,11 @@ def test_trusted_and_inactive_rows_are_never_changed():
         trusted=[True, False, False],
         split=["label_book", "removed", "train"],
     )
-    assert policy.decide(s)["action"].tolist() == ["keep", "keep", "relabel"]
+    assert policy.decide(s, cfg=CleanConfig(max_changed_share=1.0))["action"].tolist() == [
+        "keep",
+        "keep",
+        "relabel",
+    ]
 
 
 def test_investigate_disagreeing_with_the_vote_blocks_the_automatic_relabel():
@@ -71,9 +118,12 @@ def test_investigate_disagreeing_with_the_vote_blocks_the_automatic_relabel():
         aux_loss=[3.0, 3.0],
         certified=[False, False],
     )
-    d = policy.decide(s)
-    assert d["action"].tolist() == ["review", "relabel"]
-    lax = policy.decide(s, cfg=CleanConfig(require_consensus=False))
+    cfg = CleanConfig(max_changed_share=1.0)
+    d = policy.decide(s, cfg=cfg)
+    # both sources say the given label is wrong, but not which is right: removed, not relabelled
+    assert d["action"].tolist() == ["remove", "relabel"]
+    assert d["rule"][0] == "given-label-unlikely"
+    lax = policy.decide(s, cfg=cfg.replace(require_consensus=False))
     assert lax["action"].tolist() == ["relabel", "relabel"]
 
 
@@ -97,7 +147,8 @@ def test_duplicate_conflict_is_queued_and_missing_evidence_keeps():
 
 
 def test_doubtful_remove_takes_out_what_would_be_asked():
-    s = _vote(label=["v", "i"], top=["v", "i"], top_p=[0.25, 0.99], agree=[0.6, 1.0], ent=[0.5, 0.02])
+    s = _vote(label=["v", "i"], top=["v", "i"], top_p=[0.25, 0.99], agree=[0.6, 1.0], ent=[0.5, 0.02],
+              given_cal=[0.4, 0.99])  # fmt: skip
     d = policy.decide(s, cfg=CleanConfig(doubtful="remove"))
     assert d["action"].tolist() == ["remove", "keep"]
 
@@ -111,6 +162,8 @@ def test_doubt_score_orders_by_missing_support():
 def test_config_refuses_a_bad_choice():
     with pytest.raises(ConfigError, match="doubtful"):
         CleanConfig(doubtful="delete")
+    with pytest.raises(ConfigError, match="precision"):
+        CleanConfig(precision=1.5)
 
 
 def test_noisy_and_ambiguous_are_the_votes_flags_at_the_votes_thresholds():
@@ -125,6 +178,7 @@ def test_noisy_and_ambiguous_are_the_votes_flags_at_the_votes_thresholds():
         agree=[1.0, 0.4, 0.2, 0.6, 1.0],
         ent=[0.1, 0.3, 0.5, 0.5, 0.7],
     )
+    del s["vote_top_cal"], s["vote_given_cal"]  # uncalibrated: no automatic rule comes first
     for options in (VoteConfig().flag_options(), {**VoteConfig().flag_options(), "ambiguous_max_top_prob": 0.3,
                                                   "ambiguous_min_entropy": 0.8, "noisy_min_margin": 0.9}):  # fmt: skip
         vote = {"top": s["vote_top_label"], "top_prob": s["vote_top_prob"].astype(float),
@@ -144,30 +198,34 @@ def test_noisy_and_ambiguous_are_the_votes_flags_at_the_votes_thresholds():
 
 
 def _manifest() -> pa.Table:
-    rows = [
-        ("a", "i", "i", 0.99, 1.0, 0.05),
-        ("b", "i", "ii", 0.95, 0.0, 0.1),
-        ("c", "iv", "vi", 0.2, 0.2, 0.9),
-        ("d", "v", "v", 0.25, 0.6, 0.5),
+    rows = [  # id, label, top, top_p, agreement, entropy, given_p
+        ("a", "i", "i", 0.99, 1.0, 0.05, 0.99),
+        ("b", "i", "ii", 0.95, 0.0, 0.1, 0.02),
+        ("c", "iv", "vi", 0.2, 0.2, 0.9, 0.04),
+        ("d", "v", "v", 0.25, 0.6, 0.5, 0.25),
     ]
     t = manifest.from_rows(
         {"id": i, "uri": f"/x/{i}.png", "label": lab, "split": "train", "origin": "original"}
         for i, lab, *_ in rows
     )
-    for name, k in (("vote_top_label", 2), ("vote_top_prob", 3), ("vote_agreement", 4), ("vote_entropy", 5)):
+    for name, k in (("vote_top_label", 2), ("vote_top_prob", 3), ("vote_agreement", 4), ("vote_entropy", 5),
+                    ("vote_given_prob", 6), ("vote_top_cal", 3), ("vote_given_cal", 6)):  # fmt: skip
         t = manifest.with_column(t, name, [r[k] for r in rows])
-    t = manifest.with_column(t, "vote_given_prob", [0.99, 0.02, 0.1, 0.25])
     return t
 
 
 def test_apply_auto_changes_with_reasons_and_queues_the_rest():
-    t, queue, metrics = apply(_manifest(), CleanConfig(auto=True))
+    t, queue, metrics = apply(_manifest(), CleanConfig(auto=True, max_changed_share=1.0))
     assert t.num_rows == 4
     assert manifest.column(t, "label").tolist() == ["i", "ii", "iv", "v"]
     assert manifest.column(t, "split").tolist() == ["train", "train", "removed", "train"]
-    assert manifest.column(t, "reason").tolist() == [None, "clean: strong-relabel", "clean: junk", None]
-    assert queue.column("id").to_pylist() == ["d"] and queue.column("why").to_pylist() == ["clean: ambiguous"]
+    assert manifest.column(t, "reason").tolist() == [
+        None, "clean: confident-relabel", "clean: given-label-unlikely", None,
+    ]  # fmt: skip
+    # d: its given label is more likely wrong than right (0.75), but removing it too would bring the mean below 0.9
+    assert queue.column("id").to_pylist() == ["d"] and queue.column("why").to_pylist() == ["clean: below-precision"]
     assert metrics["actions"] == {"keep": 1, "relabel": 1, "remove": 1, "review": 1}
+    assert metrics["expected_precision"] == {"relabel": 0.95, "remove": 0.96}
 
 
 def test_apply_without_auto_changes_nothing_and_queues_every_proposal():
@@ -179,19 +237,9 @@ def test_apply_without_auto_changes_nothing_and_queues_every_proposal():
     assert dict(zip(queue.column("id").to_pylist(), queue.column("suggested_label").to_pylist()))["b"] == "ii"
 
 
-def test_auto_refuses_to_empty_a_class():
-    n = 30
-    t = manifest.from_rows(
-        {"id": f"r{k}", "uri": f"/x/{k}.png", "label": "v", "split": "train", "origin": "original"}
-        for k in range(n)
+def test_weak_vote_makes_auto_change_nothing_and_says_so():
+    t, queue, metrics = apply(
+        _manifest(), CleanConfig(auto=True, max_changed_share=1.0), evidence_accuracy=0.2
     )
-    junk = [k < 25 for k in range(n)]  # flat, uncertain probabilities on 25 of 30: weak models
-    cols = {"vote_top_label": ["v"] * n, "vote_top_prob": [0.15 if j else 0.9 for j in junk],
-            "vote_agreement": [0.2 if j else 1.0 for j in junk], "vote_entropy": [0.95 if j else 0.1 for j in junk],
-            "vote_given_prob": [0.15 if j else 0.9 for j in junk]}  # fmt: skip
-    for name, values in cols.items():
-        t = manifest.with_column(t, name, values)
-    with pytest.raises(ConfigError, match=r"max_removed_share=0.6 of class\(es\) v 83% of 30"):
-        apply(t, CleanConfig(auto=True))
-    out, _, metrics = apply(t, CleanConfig(auto=True, max_removed_share=1.0))
-    assert metrics["actions"]["remove"] == 25 and out.num_rows == n
+    assert set(manifest.column(t, "split")) == {"train"} and metrics["evidence_too_weak"]
+    assert "relabel" not in metrics["actions"] and queue.num_rows == 3
