@@ -97,8 +97,8 @@ def vote(
     s["given_cal"] = np.where(s["scored"], cal[at, y], np.nan)
     arrays["temperature"] = np.asarray(temperature)
     np.savez_compressed(workdir / "probs.npz", **arrays)
-    for name, why in set_aside.items():
-        print(f"   vote: member {name} set aside: {why}", flush=True)
+    for name, reason in set_aside.items():
+        print(f"   vote: member {name} set aside: {reason}", flush=True)
     noisy, ambiguous = vs.flags(s, y, **cfg.flag_options())
     if per_round:  # re-flagged probabilities (new thresholds, same training) count the new flags
         per_round[-1] = {**per_round[-1], "noisy": int(noisy.sum()), "ambiguous": int(ambiguous.sum())}

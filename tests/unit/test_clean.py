@@ -223,7 +223,9 @@ def test_apply_auto_changes_with_reasons_and_queues_the_rest():
         None, "clean: confident-relabel", "clean: given-label-unlikely", None,
     ]  # fmt: skip
     # d: its given label is more likely wrong than right (0.75), but removing it too would bring the mean below 0.9
-    assert queue.column("id").to_pylist() == ["d"] and queue.column("why").to_pylist() == ["clean: below-precision"]
+    assert queue.column("id").to_pylist() == ["d"] and queue.column("why").to_pylist() == [
+        "clean: below-precision"
+    ]
     assert metrics["actions"] == {"keep": 1, "relabel": 1, "remove": 1, "review": 1}
     assert metrics["expected_precision"] == {"relabel": 0.95, "remove": 0.96}
 
