@@ -7,10 +7,10 @@ from typing import Any
 
 from dcai.config import StageConfig
 
-SOURCES = ("heavy", "autoaugment", "crop", "mirror", "compose")
+SOURCES = ("affine", "elastic", "heavy", "autoaugment", "crop", "mirror", "compose")
 # Sources that can make as many images as asked from any parent; the others are limited by the
 # parents that allow them (a mirror per axis, five crops, the glyph recombinations of a label).
-UNBOUNDED = ("heavy", "autoaugment")
+UNBOUNDED = ("affine", "elastic", "heavy", "autoaugment")
 AXES = ("lr", "ud")
 CROP_POSITIONS = ("tl", "tr", "bl", "br", "c")
 
@@ -18,7 +18,8 @@ CROP_POSITIONS = ("tl", "tr", "bl", "br", "c")
 # passes its own map, and a class missing from an axis is never flipped along it.
 ROMAN_MIRROR: dict[str, dict[str, str]] = {
     "lr": {"i": "i", "ii": "ii", "iii": "iii", "v": "v", "x": "x", "iv": "vi", "vi": "iv"},
-    "ud": {"i": "i", "ii": "ii", "iii": "iii", "x": "x"},
+    # Up-down only for x: a handwritten i, ii or iii is often dotted, and flipped its dots sit below.
+    "ud": {"x": "x"},
 }
 # Classes composition may build: "viii" -> "iii" -> "ii" -> "i" by erasing glyphs, "iv" -> "vi" and
 # "vii" by recombining an image's own glyphs. A class name is read as one character per glyph.
@@ -29,7 +30,7 @@ def _default_sources() -> dict[str, int]:
     # Crops and compositions need a classifier to check them, so they are off unless one is configured.
     # The paper used its heavy augmentation (spots, dashed lines) to train auxiliary models, not as
     # dataset images: off by default, a source for tune to weigh.
-    return {"heavy": 0, "autoaugment": 100, "crop": 0, "mirror": 100, "compose": 0}
+    return {"affine": 0, "elastic": 0, "heavy": 0, "autoaugment": 100, "crop": 0, "mirror": 100, "compose": 0}
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,10 @@ class AugmentConfig(StageConfig):
     autoaugment_prob_scale: float = 1.0
     autoaugment_magnitude_scale: float = 1.0
     heavy_options: dict[str, Any] = field(default_factory=dict)  # keyword options of dcai.train.augment.heavy
+    # affine and elastic: options over dcai.augment.policies.AFFINE_DEFAULTS (degrees, translate, scale,
+    # shear); elastic_amount: the smooth warp's standard deviation as a fraction of the side
+    affine_options: dict[str, float] = field(default_factory=dict)
+    elastic_amount: float = 0.03
     # the validity check: "module:factory", factory(table, classes=...) -> classify; "" = none
     classifier: str = ""
     classify_size: int = 32  # crops are resized to this square before classify (the fixed model's input)
@@ -113,6 +118,13 @@ class AugmentConfig(StageConfig):
             )
         self._check(all(t for t in self.compose_targets), "compose_targets: class names must be non-empty")
         self._check(self.autoaugment_prob_scale >= 0, "autoaugment_prob_scale must be >= 0")
+        bad_affine = sorted(set(self.affine_options) - {"degrees", "translate", "scale", "shear"})
+        self._check(
+            not bad_affine, f"affine_options: unknown {bad_affine}; allowed: degrees, translate, scale, shear"
+        )
+        self._check(
+            0 <= self.elastic_amount <= 0.2, f"elastic_amount must be in [0, 0.2], got {self.elastic_amount}"
+        )
         self._check(self.autoaugment_magnitude_scale >= 0, "autoaugment_magnitude_scale must be >= 0")
         self._check(
             not self.classifier or ":" in self.classifier,

@@ -24,13 +24,14 @@ def test_symmetric_classes_keep_their_label_left_right(label):
     assert mirror.target(label, "lr", ROMAN_MIRROR) == label
 
 
-def test_up_down_keeps_only_i_ii_iii_x():
+def test_up_down_keeps_only_x():
+    # a handwritten i, ii or iii is often dotted: flipped up-down, its dots sit below the strokes
     ok = [
         c
         for c in ("i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x")
         if mirror.target(c, "ud", ROMAN_MIRROR)
     ]
-    assert ok == ["i", "ii", "iii", "x"]
+    assert ok == ["x"]
     im = np.arange(6, dtype=np.uint8).reshape(3, 2)
     assert np.array_equal(mirror.mirror(im, "x", "ud", ROMAN_MIRROR)[0], im[::-1])
 
