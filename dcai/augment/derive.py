@@ -19,6 +19,8 @@ from dcai.augment.config import AugmentConfig
 
 # origin written into the manifest per source ("heavy" is the paper's augmentation: origin "augment")
 ORIGIN = {
+    "affine": "affine",
+    "elastic": "elastic",
     "heavy": "augment",
     "autoaugment": "autoaugment",
     "crop": "crop",
@@ -86,6 +88,16 @@ def make(
     if s == "autoaugment":
         return [
             (policies.autoaugment(image, policy=policy, seed=seed + k), f"autoaugment svhn #{k} {tag}", "")
+            for k in range(copies)
+        ]
+    if s in ("affine", "elastic"):
+        amount = cfg.elastic_amount if s == "elastic" else 0.0
+        return [
+            (
+                policies.warp(image, seed=seed + k, elastic=amount, options=cfg.affine_options),
+                f"{s} #{k} {tag}",
+                "",
+            )
             for k in range(copies)
         ]
     if s == "heavy":

@@ -115,3 +115,44 @@ def heavy(image: np.ndarray, *, copies: int, seed: int, options: dict[str, Any] 
         heavy_ops(batch, torch.Generator().manual_seed(seed), **opts).permute(0, 2, 3, 1).contiguous().numpy()
     )
     return drawn if image.ndim == 3 else drawn[..., 0]
+
+
+# Plain random affine copies (the naive baseline's transform, bench/baselines.AFFINE): a small turn,
+# shift, zoom and shear. "elastic" adds a smooth random warp of the strokes, the classic augmentation of
+# handwriting (Simard et al. 2003): a coarse grid of random displacements, upsampled, so the warp is the
+# same fraction of the image at any resolution.
+AFFINE_DEFAULTS: dict[str, float] = {"degrees": 10.0, "translate": 0.1, "scale": 0.1, "shear": 5.0}
+ELASTIC_GRID = 4
+
+
+def warp(
+    image: np.ndarray, *, seed: int, elastic: float = 0.0, options: dict[str, Any] | None = None
+) -> np.ndarray:
+    """One random affine (``options`` over :data:`AFFINE_DEFAULTS`) plus, with ``elastic`` > 0, a smooth
+    displacement of that standard deviation (a fraction of the side); bilinear, background fill."""
+    import torch
+    import torch.nn.functional as F
+
+    o = {**AFFINE_DEFAULTS, **(options or {})}
+    rng = np.random.default_rng(seed)
+    angle = np.deg2rad(rng.uniform(-o["degrees"], o["degrees"]))
+    shear = np.deg2rad(rng.uniform(-o["shear"], o["shear"]))
+    zoom = rng.uniform(1.0 - o["scale"], 1.0 + o["scale"])
+    tx, ty = rng.uniform(-o["translate"], o["translate"], 2) * 2  # grid units: the side is 2 long
+    c, si = np.cos(angle), np.sin(angle)
+    # output -> input coordinates: rotate, shear along x, scale by 1/zoom, shift
+    a = np.array([[c, -si], [si, c]]) @ np.array([[1.0, np.tan(shear)], [0.0, 1.0]]) / zoom
+    theta = torch.tensor([[[a[0, 0], a[0, 1], tx], [a[1, 0], a[1, 1], ty]]], dtype=torch.float32)
+    chw = _chw(image).float()[None]  # (1, C, H, W)
+    h, w = chw.shape[-2:]
+    grid = F.affine_grid(theta, [1, 1, h, w], align_corners=False)
+    if elastic > 0:
+        coarse = torch.from_numpy(
+            rng.normal(0.0, elastic * 2, (1, 2, ELASTIC_GRID, ELASTIC_GRID)).astype(np.float32)
+        )
+        field = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)
+        grid = grid + field.permute(0, 2, 3, 1)
+    bg = float(background(to_gray(image)))
+    out = F.grid_sample(chw - bg, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + bg
+    out = out[0].clamp(0, 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    return out if image.ndim == 3 else out[..., 0]

@@ -10,7 +10,18 @@ COMPETITION_BUDGET = 10_000  # the 2021 Data-Centric AI competition's cap on tra
 MODES = ("equal", "cap")
 # Which rows of an over-full class stay, best first: originals, then derived images with real strokes
 # (aspect squares, mirrors, recompositions, crops) before synthetic perturbations. Unknown origins last.
-ORIGIN_PRIORITY = ("original", "aspect", "mirror", "compose", "crop", "autoaugment", "augment", "gan")
+ORIGIN_PRIORITY = (
+    "original",
+    "aspect",
+    "mirror",
+    "compose",
+    "crop",
+    "elastic",
+    "affine",
+    "autoaugment",
+    "augment",
+    "gan",
+)
 
 
 @dataclass(frozen=True)
