@@ -248,3 +248,19 @@ def test_tiny_preset_and_set_overrides_load():
         and cfg.count("heavy") == 2
         and not cfg.validate_crops
     )
+
+
+def test_affine_and_elastic_warps_keep_shape_background_and_seed():
+    from dcai.augment import policies
+
+    im = np.full((60, 40), 255, np.uint8)
+    im[10:50, 18:22] = 0  # one stroke
+    a = policies.warp(im, seed=3)
+    b = policies.warp(im, seed=3)
+    e = policies.warp(im, seed=3, elastic=0.05)
+    assert a.shape == im.shape and a.dtype == np.uint8 and np.array_equal(a, b)
+    assert not np.array_equal(a, e)  # the warp moves the strokes
+    assert a[0, 0] == 255 and e[0, 0] == 255  # corners filled with the page, not black
+    assert 0.5 * (im < 128).sum() < (e < 128).sum() < 2.0 * (im < 128).sum()  # the ink survives
+    rgb = policies.warp(np.stack([im] * 3, -1), seed=1, elastic=0.03)
+    assert rgb.shape == (60, 40, 3)
