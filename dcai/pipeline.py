@@ -106,6 +106,11 @@ def headline(reports: dict[str, dict]) -> list[str]:
             f"  test {name:<12} {b['mean']:.3f} ± {b['std']:.3f} -> {t['mean']:.3f} ± {t['std']:.3f}"
             f"  ({100 * (t['mean'] - b['mean']):+.1f} points, n={t['n']})"
         )
+        pb, pt = b.get("per_seed") or [], t.get("per_seed") or []
+        if len(pb) == len(pt) > 1:  # the same seeds before and after: a paired difference per seed
+            lines.append(
+                f"  {'':<17} per seed: " + ", ".join(f"{100 * (y - x):+.1f}" for x, y in zip(pb, pt))
+            )
     return lines
 
 
