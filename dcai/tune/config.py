@@ -5,8 +5,9 @@ are ints), a list of choices (any other list), or a single value (held fixed); a
 the default one. Names are dotted, or nested in YAML (``sources: {heavy: [0, 1]}``). Parameters:
 
 - ``sources.<source>``: the source's share of the ``per_class`` images a trial adds to each class
-  (``heavy``, ``autoaugment``, ``mirror``: the sources that need no classifier to check them);
-- ``autoaugment_prob_scale``, ``autoaugment_magnitude_scale``: the AugmentConfig knobs of the same name;
+  (``affine``, ``elastic``, ``heavy``, ``autoaugment``, ``mirror``: the sources that need no classifier);
+- ``autoaugment_prob_scale``, ``autoaugment_magnitude_scale``, ``elastic_amount``: the AugmentConfig
+  knobs of the same name;
 - ``heavy_options.<option>``: a keyword of :func:`dcai.train.augment.heavy` (rotation, contrast_factor,
   translation, black_spots, white_spots, lines).
 """
@@ -19,8 +20,8 @@ from typing import Any
 from dcai.config import StageConfig
 
 BACKENDS = ("tune", "local")
-TUNABLE_SOURCES = ("heavy", "autoaugment", "mirror")  # crops and compositions need a classifier
-SCALARS = ("autoaugment_prob_scale", "autoaugment_magnitude_scale")
+TUNABLE_SOURCES = ("affine", "elastic", "heavy", "autoaugment", "mirror")  # crops, compositions: a classifier
+SCALARS = ("autoaugment_prob_scale", "autoaugment_magnitude_scale", "elastic_amount")
 HEAVY_OPTIONS = ("rotation", "contrast_factor", "translation", "black_spots", "white_spots", "lines")
 
 
@@ -71,6 +72,9 @@ class TuneConfig(StageConfig):
     trials: int = 12  # configurations drawn from the space (seeded), each one Tune trial
     epochs: int = 10  # per trial: ASHA's max_t, a short schedule next to the official 100
     grace_period: int = 2  # epochs every trial gets before ASHA may stop it
+    # models (seeds) each trial trains at once on its images, scored by their mean validation accuracy:
+    # one seed's accuracy moves by points from seed to seed, which ranked policies by noise (issue 23)
+    seeds_per_trial: int = 3
     reduction_factor: int = 3  # ASHA keeps the top 1/reduction_factor of the trials at each rung
     per_class: int = 400  # new images a trial adds to each class, split between the sources
     train_subset: int = 0  # train images (random, seeded) a trial starts from and derives from; 0 = all
@@ -95,6 +99,7 @@ class TuneConfig(StageConfig):
             "reduction_factor": 2,
             "per_class": 4,
             "train_subset": 40,
+            "seeds_per_trial": 1,
             "confirm_epochs": 2,
             "device": "cpu",
         }
@@ -102,6 +107,7 @@ class TuneConfig(StageConfig):
 
     def __post_init__(self) -> None:
         self._check(self.trials >= 1, f"trials must be >= 1, got {self.trials}")
+        self._check(self.seeds_per_trial >= 1, f"seeds_per_trial must be >= 1, got {self.seeds_per_trial}")
         self._check(self.epochs >= 1, f"epochs must be >= 1, got {self.epochs}")
         self._check(
             1 <= self.grace_period <= self.epochs,

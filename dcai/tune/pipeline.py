@@ -41,7 +41,8 @@ def run_ray(
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the old console output obeys verbose=0
     init_ray()
-    options = {"epochs": epochs, "per_class": cfg.per_class, "seed": cfg.seed, "device": device_for(cfg)}
+    options = {"epochs": epochs, "per_class": cfg.per_class, "seed": cfg.seed, "seeds": cfg.seeds_per_trial,
+               "device": device_for(cfg)}  # fmt: skip
     trainable = tune.with_resources(
         tune.with_parameters(_ray_trial, params_list=params_list, data=data, options=options),
         {"cpu": cfg.cpus_per_trial, "gpu": cfg.gpus_per_trial},

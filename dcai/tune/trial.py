@@ -21,6 +21,7 @@ from dcai.augment import derive, plan
 from dcai.augment.config import AugmentConfig
 from dcai.models import inputs
 from dcai.models.fixed import RECIPE, fixed_net
+from dcai.tune.config import TUNABLE_SOURCES
 
 Report = Callable[[dict], "bool | None"]
 
@@ -96,7 +97,7 @@ def make_images(
     policy = derive.autoaugment_policy(tasks, cfg)
     made: list[np.ndarray] = []
     labels: list[str] = []
-    added = {s: 0 for s in ("heavy", "autoaugment", "mirror")}
+    added = {s: 0 for s in TUNABLE_SOURCES}
     for t in tasks:
         if t["source"] not in added:
             raise ValueError(f"tune: source {t['source']!r} needs a classifier; tune only {list(added)}")
@@ -118,12 +119,15 @@ def trial(
     report: Report,
     per_class: int,
     seed: int = 0,
+    seeds: int = 1,
     device: str = "auto",
 ) -> dict[str, Any]:
     """Train the fixed model on the train images plus a policy's new ones, scoring val accuracy per epoch.
 
-    ``report({"epoch", "val_acc", "loss", "added"})`` follows every epoch; when it returns False the
-    trial stops there (the local ASHA rule). Returns ``{"added": {source: n}, "val_acc": [...]}``.
+    ``seeds`` models (initialisations and shuffles ``seed``, ``seed + 1``, ...) train at once on the same
+    images; their mean validation accuracy is the trial's score, so a policy is ranked by what it does,
+    not by one seed's luck. ``report({"epoch", "val_acc", "loss", "added"})`` follows every epoch; when it
+    returns False the trial stops there (the local ASHA rule). Returns ``{"added": {source: n}, "val_acc": [...]}``.
     """
     import torch
 
@@ -138,18 +142,18 @@ def trial(
         np.concatenate([data.y_train, y_new]),
         data.x_val,
         data.y_val,
-        seeds=[seed],
+        seeds=[seed + k for k in range(seeds)],
         device=device,
         **options,
     )
     curve: list[float] = []
     for _ in range(epochs):
         m = trainer.train_epoch()
-        curve.append(float(m["val_acc"][0]))
+        curve.append(float(np.mean(m["val_acc"])))
         metrics = {
             "epoch": trainer.epoch,
             "val_acc": curve[-1],
-            "loss": float(m["loss"][0]),
+            "loss": float(np.mean(m["loss"])),
             "added": int(len(y_new)),
         }
         if report(metrics) is False:

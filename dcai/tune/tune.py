@@ -75,7 +75,13 @@ def local_trials(
     """Val accuracy by epoch of each configuration, one trial after another in this process (ASHA's
     stopping rule replayed by ``search.run_local``); ``storage`` is unused."""
     fn = partial(
-        trial, data=data, epochs=epochs, per_class=cfg.per_class, seed=cfg.seed, device=device_for(cfg)
+        trial,
+        data=data,
+        epochs=epochs,
+        per_class=cfg.per_class,
+        seed=cfg.seed,
+        seeds=cfg.seeds_per_trial,
+        device=device_for(cfg),
     )
     done = search.run_local(
         params_list,

@@ -74,7 +74,7 @@ def test_overrides_are_augment_config_fields_and_split_per_class():
     params = {"sources.autoaugment": 0.6, "sources.mirror": 0.2, "autoaugment_prob_scale": 1.2}
     params["heavy_options.rotation"] = 0.03
     over = search.overrides(params, per_class=10)
-    assert over["sources"] == {"heavy": 0, "autoaugment": 8, "mirror": 2}
+    assert over["sources"] == {"affine": 0, "elastic": 0, "heavy": 0, "autoaugment": 8, "mirror": 2}
     assert over["heavy_options"] == {"rotation": 0.03} and over["autoaugment_prob_scale"] == 1.2
     AugmentConfig().replace(**over)  # every key is a field, every value valid
 
@@ -137,7 +137,13 @@ def tiny_data(per_class: int = 3) -> TrialData:
 def test_make_images_adds_the_planned_sources_with_mirrored_labels():
     params = {"sources.autoaugment": 0.5, "sources.mirror": 0.5, "sources.heavy": 0.0}
     x, y, added = make_images(params, tiny_data(), per_class=2, seed=0)
-    assert added == {"heavy": 0, "autoaugment": 4, "mirror": 4}  # one of each per class
+    assert added == {
+        "affine": 0,
+        "elastic": 0,
+        "heavy": 0,
+        "autoaugment": 4,
+        "mirror": 4,
+    }  # one of each per class
     assert x.shape == (8, 32, 32, 3) and x.dtype == np.float32 and y.shape == (8,)
     again = make_images(params, tiny_data(), per_class=2, seed=0)
     np.testing.assert_array_equal(x, again[0])
@@ -153,6 +159,27 @@ def test_trial_reports_every_epoch_and_stops_when_told():
     out = trial({"sources.heavy": 1.0}, tiny_data(2), epochs=5, report=report, per_class=1, device="cpu")
     assert [m["epoch"] for m in seen] == [1, 2] and len(out["val_acc"]) == 2
     assert out["added"]["heavy"] == 4 and all(0 <= m["val_acc"] <= 1 for m in seen)
+
+
+def test_a_trial_of_several_seeds_scores_their_mean():
+    """The seeds train at once on the same new images, each as it would alone: the curve is their mean."""
+    import functools
+
+    from dcai.models.fixed import RECIPE, fixed_net
+    from dcai.train.engine import fit
+
+    data = tiny_data(2)
+    params = {"sources.affine": 1.0}
+    both = trial(params, data, seeds=2, epochs=2, report=lambda m: True, per_class=1, device="cpu")["val_acc"]
+    x_new, y_new, _ = make_images(params, data, per_class=1, seed=0)
+    options = {k: v for k, v in RECIPE.fit_kwargs().items() if k != "epochs"}
+    alone = [
+        [h["val_acc"] for h in fit(functools.partial(fixed_net, len(CLASSES)), np.concatenate([data.x_train, x_new]),
+                                   np.concatenate([data.y_train, y_new]), data.x_val, data.y_val, seeds=[k],
+                                   epochs=2, device="cpu", **options)[0].history]
+        for k in (0, 1)
+    ]  # fmt: skip
+    assert np.allclose(both, np.mean(alone, axis=0))
 
 
 # ---- the stage, local backend, and augment's tuned=true ---------------------------------------
