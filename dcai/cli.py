@@ -86,9 +86,10 @@ def cmd_report(args: argparse.Namespace) -> dict:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> dict:
+    from dcai.ablate import ablate
     from dcai.pipeline import run_pipeline
 
-    return run_pipeline(
+    return (ablate if args.ablate else run_pipeline)(
         args.config_file,
         input_dir=args.input,
         output_dir=args.output,
@@ -146,6 +147,12 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
     p.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE")
     p.add_argument("--preset", default=None)
     p.add_argument("--force", action="store_true")
+    p.add_argument(
+        "--ablate",
+        action="store_true",
+        help="also run the pipeline once without each data stage and report what each one added "
+        "(OUTPUT/ablation.json, the run's report.html)",
+    )
     p.add_argument("--json", action="store_true")
     handlers["pipeline"] = cmd_pipeline
     return parser, handlers

@@ -153,6 +153,6 @@ def warp(
         field = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=True)
         grid = grid + field.permute(0, 2, 3, 1)
     bg = float(background(to_gray(image)))
-    out = F.grid_sample(chw - bg, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + bg
-    out = out[0].clamp(0, 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    warped = F.grid_sample(chw - bg, grid, mode="bilinear", padding_mode="zeros", align_corners=False) + bg
+    out: np.ndarray = warped[0].clamp(0, 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
     return out if image.ndim == 3 else out[..., 0]

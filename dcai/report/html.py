@@ -101,6 +101,23 @@ def _stage_section(run: Run, name: str, path: Path) -> str:
     return _generic_section(name, report)
 
 
+def _ablation_section(run: Run) -> str:
+    """``dcai pipeline --ablate``'s table, when this is the full run of an ablation."""
+    path = run.root / "ablation.json"
+    if not path.exists():
+        return ""
+    rows = []
+    for r in json.loads(path.read_text())["rows"]:
+        added = r.get("stage_added")
+        rows.append([r["variant"], r["test"], f"{100 * r['mean']:.1f}% ± {100 * r['std']:.1f}",
+                     "" if added is None else f"{100 * added[0]:+.1f} ± {100 * added[1]:.1f}"])  # fmt: skip
+    return (
+        "<h2>What each stage added (--ablate)</h2><p>Each variant leaves one stage out; the fixed model is "
+        "trained with the same seeds, so the difference with the full pipeline is paired per seed.</p>"
+        + html_table(["variant", "test set", "accuracy", "the stage added (points)"], rows)
+    )
+
+
 def build(run_dir: str | Path) -> str:
     run = Run(run_dir)
     table = run.manifest()
@@ -111,6 +128,7 @@ def build(run_dir: str | Path) -> str:
         _stages_section(run),
         _counts_section(table),
         _quarantine_section(table),
+        _ablation_section(run),
     ]
     for _, name, path in run.stages():
         if name != "ingest":
