@@ -60,6 +60,7 @@ def overrides(a) -> dict:
             "seeds_per_trial": a.trial_seeds,
             "per_class": a.trial_per_class,
             "confirm_epochs": 0,  # the evaluate stage confirms the winner, with every seed
+            "classifier": "dcai.augment.classifier:lenet",
             "device": "cpu",
         },
         "augment": {

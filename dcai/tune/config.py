@@ -5,7 +5,8 @@ are ints), a list of choices (any other list), or a single value (held fixed); a
 the default one. Names are dotted, or nested in YAML (``sources: {heavy: [0, 1]}``). Parameters:
 
 - ``sources.<source>``: the source's share of the ``per_class`` images a trial adds to each class
-  (``affine``, ``elastic``, ``heavy``, ``autoaugment``, ``mirror``: the sources that need no classifier);
+  (``affine``, ``elastic``, ``heavy``, ``autoaugment``, ``mirror``; ``crop`` and ``compose`` when
+  ``classifier`` is set: a trial keeps the crops and compositions the classifier reads right);
 - ``autoaugment_prob_scale``, ``autoaugment_magnitude_scale``, ``elastic_amount``: the AugmentConfig
   knobs of the same name;
 - ``heavy_options.<option>``: a keyword of :func:`dcai.train.augment.heavy` (rotation, contrast_factor,
@@ -20,7 +21,10 @@ from typing import Any
 from dcai.config import StageConfig
 
 BACKENDS = ("tune", "local")
-TUNABLE_SOURCES = ("affine", "elastic", "heavy", "autoaugment", "mirror")  # crops, compositions: a classifier
+PLAIN_SOURCES = ("affine", "elastic", "heavy", "autoaugment", "mirror")
+# crops and compositions: a trial keeps only those the validity classifier (TuneConfig.classifier) reads right
+CHECKED_SOURCES = ("crop", "compose")
+TUNABLE_SOURCES = PLAIN_SOURCES + CHECKED_SOURCES
 SCALARS = ("autoaugment_prob_scale", "autoaugment_magnitude_scale", "elastic_amount")
 HEAVY_OPTIONS = ("rotation", "contrast_factor", "translation", "black_spots", "white_spots", "lines")
 
@@ -94,6 +98,9 @@ class TuneConfig(StageConfig):
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0  # fractional packs several trials on one GPU, e.g. 0.25
     storage_path: str = ""  # Ray Tune results; "" = RUN/ray
+    # "module:factory" of the validity classifier (as augment.classifier), trained once on the run's
+    # labels before the trials; needed when the space searches crop or compose
+    classifier: str = ""
 
     PRESETS = {
         "tiny": {
@@ -139,6 +146,12 @@ class TuneConfig(StageConfig):
         )
         unknown = sorted(k for k in self.space if not _param_ok(k))
         self._check(not unknown, f"space: unknown parameter(s) {unknown}; allowed: {allowed}")
+        checked = sorted(s for s in CHECKED_SOURCES if f"sources.{s}" in self.space)
+        self._check(
+            not checked or bool(self.classifier),
+            f"space searches {checked}: set classifier (e.g. 'dcai.augment.classifier:lenet') so a trial "
+            "keeps only the crops / compositions it reads right",
+        )
         for name, spec in self.space.items():
             if is_range(spec):
                 self._check(spec[0] <= spec[1], f"space[{name!r}]: low must be <= high, got {list(spec)}")

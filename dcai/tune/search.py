@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from dcai.augment import plan
-from dcai.tune.config import TUNABLE_SOURCES, is_range
+from dcai.tune.config import PLAIN_SOURCES, TUNABLE_SOURCES, is_range
 
 Report = Callable[[dict], "bool | None"]  # a trial's per-epoch report; False = stop now
 TrialFn = Callable[[dict, Report], dict]  # (params, report) -> the trial's own summary
@@ -47,9 +47,12 @@ def overrides(params: Mapping[str, Any], *, per_class: int) -> dict[str, Any]:
     """A trial's params as :class:`dcai.augment.config.AugmentConfig` overrides.
 
     The ``sources.*`` shares split ``per_class`` into whole counts (largest remainder); a source not in
-    the params gets none. Other params become fields, ``heavy_options.*`` one dict.
+    the params gets none (crop and compose: left out, so the augment config keeps its own counts). Other
+    params become fields, ``heavy_options.*`` one dict.
     """
-    shares = {s: float(params.get(f"sources.{s}", 0.0)) for s in TUNABLE_SOURCES}
+    # crops / compositions not searched keep the augment config's own counts (they need its classifier)
+    searched = [s for s in TUNABLE_SOURCES if s in PLAIN_SOURCES or f"sources.{s}" in params]
+    shares = {s: float(params.get(f"sources.{s}", 0.0)) for s in searched}
     weights = {s: int(round(w * 1000)) for s, w in shares.items()}
     out: dict[str, Any] = {"sources": plan.allocate(per_class, weights)}
     heavy: dict[str, float] = {}

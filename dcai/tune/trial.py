@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 
 from dcai import imaging
-from dcai.augment import derive, plan
+from dcai.augment import derive, plan, validity
 from dcai.augment.config import AugmentConfig
 from dcai.models import inputs
 from dcai.models.fixed import RECIPE, fixed_net
-from dcai.tune.config import TUNABLE_SOURCES
+from dcai.tune.config import CHECKED_SOURCES, TUNABLE_SOURCES
 
 Report = Callable[[dict], "bool | None"]
 
@@ -38,6 +38,8 @@ class TrialData:
     y_train: np.ndarray  # (N,) class indices
     x_val: np.ndarray
     y_val: np.ndarray
+    # the validity check of crops and compositions (augment's classifier), when the space searches them
+    classify: validity.Classify | None = None
 
     @classmethod
     def build(
@@ -97,18 +99,36 @@ def make_images(
     policy = derive.autoaugment_policy(tasks, cfg)
     made: list[np.ndarray] = []
     labels: list[str] = []
-    added = {s: 0 for s in TUNABLE_SOURCES}
+    sources: list[str] = []
     for t in tasks:
-        if t["source"] not in added:
-            raise ValueError(f"tune: source {t['source']!r} needs a classifier; tune only {list(added)}")
+        if t["source"] not in TUNABLE_SOURCES:
+            raise ValueError(
+                f"tune: source {t['source']!r} cannot be tuned; tune only {list(TUNABLE_SOURCES)}"
+            )
         new = [
             im for im, _, _ in derive.make(t, data.parents[int(t["read_uri"])], cfg, policy) if im is not None
         ]
         made += new
         labels += [t["out_label"]] * len(new)
-        added[t["source"]] += len(new)
+        sources += [t["source"]] * len(new)
+    keep = np.ones(len(made), dtype=bool)
+    checked = [j for j, s in enumerate(sources) if s in CHECKED_SOURCES]
+    if checked:  # as in augment: a crop of III that reads as II is not kept
+        validity.require(data.classify, sorted({sources[j] for j in checked}))
+        assert data.classify is not None
+        ok, _ = validity.check(
+            [made[j] for j in checked],
+            [labels[j] for j in checked],
+            classify=data.classify,
+            classes=data.classes,
+        )
+        keep[np.array(checked)[~ok]] = False
+    added = {s: 0 for s in TUNABLE_SOURCES}
+    for s in np.asarray(sources, dtype=object)[keep]:
+        added[s] += 1
     index = {c: i for i, c in enumerate(data.classes)}
-    return resize_all(made), np.array([index[c] for c in labels], dtype=np.int64), added
+    x = resize_all([im for im, k in zip(made, keep) if k])
+    return x, np.array([index[c] for c, k in zip(labels, keep) if k], dtype=np.int64), added
 
 
 def trial(

@@ -17,13 +17,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dcai import manifest
+from dcai.augment import validity
 from dcai.augment.augment import parents_of
 from dcai.augment.config import AugmentConfig
 from dcai.config import ConfigError
 from dcai.runs import StageContext, StageOutput
 from dcai.train.data import load_images
 from dcai.tune import search
-from dcai.tune.config import TuneConfig
+from dcai.tune.config import CHECKED_SOURCES, TuneConfig
 from dcai.tune.trial import TrialData, trial
 
 STAGE = "tune"
@@ -118,6 +119,8 @@ def tune_table(
     ``run_trials`` trains the sampled policies (``pipeline.run_ray``: Ray Tune; :func:`local_trials`: here)."""
     t0 = time.time()
     data = load_data(table, cfg, run_dir=ctx.run.root)
+    if any(f"sources.{s}" in cfg.space for s in CHECKED_SOURCES):  # trained once, shared by every trial
+        data.classify = validity.load_factory(cfg.classifier)(table, classes=data.classes)
     storage = str(Path(cfg.storage_path or ctx.run.root / "ray").resolve())
     params_list = search.sample(cfg.space, cfg.trials, seed=cfg.seed)
     curves = run_trials(params_list, data, cfg, epochs=cfg.epochs, asha=True, storage=storage)

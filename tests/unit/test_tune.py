@@ -37,7 +37,8 @@ CLASSES = ["i", "ii", "iv", "vi"]
         ({"reduction_factor": 1}, "reduction_factor must be >= 2"),
         ({"backend": "slurm"}, "backend must be one of ['tune', 'local']"),
         ({"device": "tpu"}, "device must be auto, cpu or cuda"),
-        ({"space": {"sources.crop": [0, 1]}}, "unknown parameter(s) ['sources.crop']"),
+        ({"space": {"sources.stamp": [0, 1]}}, "unknown parameter(s) ['sources.stamp']"),
+        ({"space": {"sources.crop": [0, 1]}}, "space searches ['crop']: set classifier"),
         ({"space": {"heavy_options.blur": [0, 1]}}, "allowed:"),
         ({"space": {"autoaugment_prob_scale": [2.0, 1.0]}}, "low must be <= high"),
         ({"space": {"sources.mirror": []}}, "an empty list of choices"),
@@ -143,10 +144,33 @@ def test_make_images_adds_the_planned_sources_with_mirrored_labels():
         "heavy": 0,
         "autoaugment": 4,
         "mirror": 4,
+        "crop": 0,
+        "compose": 0,
     }  # one of each per class
     assert x.shape == (8, 32, 32, 3) and x.dtype == np.float32 and y.shape == (8,)
     again = make_images(params, tiny_data(), per_class=2, seed=0)
     np.testing.assert_array_equal(x, again[0])
+
+
+def test_a_trial_keeps_only_the_crops_its_classifier_reads_right():
+    params = {"sources.crop": 1.0}
+    data = tiny_data()
+    with pytest.raises(ConfigError, match="crop needs a classifier"):
+        make_images(params, data, per_class=2, seed=0)
+    reads_i = lambda batch: np.tile([1.0, 0.0, 0.0, 0.0], (len(batch), 1))  # noqa: E731 - every crop reads "i"
+    data.classify = reads_i
+    x, y, added = make_images(params, data, per_class=2, seed=0)
+    assert added["crop"] == 2 and set(y.tolist()) == {0}  # only class i's two crops are kept
+    assert x.shape == (2, 32, 32, 3)
+
+
+def test_unsearched_checked_sources_keep_the_augment_counts():
+    best = search.overrides({"sources.affine": 1.0}, per_class=10)
+    assert best["sources"] == {"affine": 10, "elastic": 0, "heavy": 0, "autoaugment": 0, "mirror": 0}
+    assert (
+        search.overrides({"sources.affine": 0.5, "sources.crop": 0.5}, per_class=10)["sources"]["crop"] == 5
+    )
+    assert TuneConfig(classifier="dcai.augment.classifier:lenet", space={"sources.crop": [0, 1]}).space
 
 
 def test_trial_reports_every_epoch_and_stops_when_told():
