@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -243,6 +244,29 @@ def test_local_stage_records_every_trial_and_the_winner(tmp_path):
     html = render_section(run_dir, stage_dir, report)
     assert "<svg" in html and "trial 0" in html and "tuned: true" in html
     assert run_tune(str(run_dir), cfg)[1] is False  # unchanged: skipped
+
+
+def reads_every_crop_right(table, *, classes):
+    """A validity classifier factory for the test below (imported by name, so it logs its calls to a file)."""
+    with open(os.environ["DCAI_TEST_FACTORY_LOG"], "a") as log:
+        log.write(f"{table.num_rows}\n")
+    return lambda batch: np.full((len(batch), len(classes)), 1.0 / len(classes)) + np.eye(len(classes))[0]
+
+
+def test_tune_trains_the_classifier_once_when_the_space_searches_crops(tmp_path, monkeypatch):
+    log = tmp_path / "factory.log"
+    monkeypatch.setenv("DCAI_TEST_FACTORY_LOG", str(log))
+    run_dir = make_run(tmp_path)
+    cfg = load(
+        TuneConfig,
+        preset="tiny",
+        overrides={"backend": "local", "per_class": 2, "confirm_epochs": 0, "trials": 2, "epochs": 1,
+                   "space": {"sources.crop": [1.0, 1.0]},
+                   "classifier": "tests.unit.test_tune:reads_every_crop_right"},
+    )  # fmt: skip
+    report, ran = run_tune(str(run_dir), cfg)
+    assert ran and log.read_text().split() == [str(Run(run_dir).manifest("ingest").num_rows)]  # once
+    assert report["best"]["sources"]["crop"] == 2
 
 
 def fake_tune_stage(run_dir: Path, best: dict) -> None:
