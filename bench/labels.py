@@ -308,7 +308,7 @@ def end_to_end(tables: dict, work: Path, a) -> dict:
 
 def real(a) -> dict:
     from dcai.clean.config import CleanConfig
-    from dcai.clean.pipeline import apply
+    from dcai.clean.pipeline import apply, vote_accuracy, vote_flag_options
     from dcai.review.truth import align
     from dcai.runs import Run
 
@@ -324,7 +324,10 @@ def real(a) -> dict:
     variants = {"raw": r.manifest("ingest")}
     for name, cfg in (("clean --auto", CleanConfig(auto=True)),
                       ("clean --auto, doubtful removed", CleanConfig(auto=True, doubtful="remove"))):  # fmt: skip
-        t, _, metrics = apply(scored, cfg)
+        # as the clean stage does: the vote's own thresholds and out-of-fold accuracy gate each change
+        t, _, metrics = apply(
+            scored, cfg, flag_options=vote_flag_options(r), evidence_accuracy=vote_accuracy(r)
+        )
         variants[name] = t
         truth = align(t, work / "reviewed_sample.csv")
         hold = np.flatnonzero(_col(t, "split") == "holdout") if name == "clean --auto" else None
@@ -335,6 +338,7 @@ def real(a) -> dict:
                 k: int((truth["problem"][hold] == k).sum()) for k in ("clean", "mislabel", "junk")
             }
         res.setdefault("clean_actions", {})[name] = metrics["actions"]
+        res.setdefault("clean_expected_precision", {})[name] = metrics["expected_precision"]
     if a.seeds:  # --seeds 0: the pipeline benchmark (bench/pipeline.py) measures it on the same protocol
         res["end_to_end"] = end_to_end(variants, work, a)
     return res
