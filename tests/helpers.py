@@ -112,3 +112,84 @@ def make_bad_folder(root: Path) -> dict[str, str]:
 
 
 QUARANTINED = {"truncated.png", "text.png", "empty.png", "bomb.png", "dangling.png"}
+
+
+def make_review_run(
+    root: Path,
+    *,
+    classes=("i", "ii", "iii", "iv", "v"),
+    per_class: int = 6,
+    extra_rows: int = 0,
+    flag_every: int = 5,
+    mislabel_every: int = 2,
+) -> dict:
+    """A run built without Ray for the review app: ``01-ingest`` (label-book, train and val images, a
+    quarantined file, a duplicate pair dedup removed one of), ``02-vote`` (vote columns and a queue of
+    planted mislabels, each suggesting its true class). ``extra_rows`` adds rows that reuse the images
+    (a large run for timing), every ``flag_every``-th of them queued. Returns ids and the truth."""
+    import pyarrow as pa
+
+    from dcai import manifest
+    from dcai.review import queue as q
+    from dcai.runs import Run, StageOutput
+
+    img_dir = root / "images"
+    rows, truth = [], {}
+    for c in classes:
+        for k in range(per_class):
+            path = save_png(draw_numeral(c, seed=k), img_dir / f"{c}_{k}.png")
+            split = "label_book" if k == 0 else "val" if k == per_class - 1 else "train"
+            rows.append(dict(id=manifest.row_id(str(path)), uri=str(path), source_uri=str(path), label=c,
+                             split=split, origin="original", trusted=k == 0))  # fmt: skip
+            truth[rows[-1]["id"]] = c
+    mislabelled = [r for r in rows if r["split"] == "train"][::mislabel_every]
+    for j, r in enumerate(mislabelled):  # planted: given a neighbouring class
+        r["label"] = classes[(classes.index(r["label"]) + 1 + j % (len(classes) - 1)) % len(classes)]
+    copy = dict(rows[1], id=manifest.row_id(rows[1]["uri"], "copy"), split="train")
+    rows.append(copy)
+    broken = img_dir / "broken.png"
+    broken.write_bytes(b"\x89PNG not really")
+    rows.append(dict(id=manifest.row_id(str(broken)), uri=str(broken), source_uri=str(broken), label=None,
+                     split="quarantine", origin="original", reason="ingest: truncated"))  # fmt: skip
+    images = [r for r in rows if r["split"] not in ("quarantine",)]
+    for i in range(extra_rows):
+        src = images[i % len(images)]
+        rows.append(dict(src, id=manifest.row_id("extra", str(i)), split="train", trusted=False))
+    table = manifest.from_rows(rows)
+    n = table.num_rows
+    ids = [r["id"] for r in rows]
+    group = [None] * n
+    group[1] = group[rows.index(copy)] = "g1"
+    run = Run(root / "run")
+    run.execute("ingest", lambda t, ctx: StageOutput(table), needs_input=False)
+
+    flagged = np.zeros(n, bool)
+    planted = {r["id"] for r in mislabelled}
+    given = np.full(n, np.nan)
+    top = np.array([r["label"] for r in rows], dtype=object)
+    for i, r in enumerate(rows):
+        if r["split"] == "quarantine":
+            continue
+        given[i] = 0.9
+        if r["id"] in planted:
+            flagged[i], given[i], top[i] = True, 0.05 + 0.01 * i / n, truth[r["id"]]
+        elif i >= len(rows) - extra_rows and (i % flag_every == 0):
+            flagged[i], given[i] = True, 0.2 + 0.5 * (i % 97) / 97
+
+    def vote(t, ctx):
+        t = manifest.with_column(t, "dup_group", pa.array(group, pa.string()))
+        t = manifest.set_split(
+            t, np.array([i == rows.index(copy) for i in range(n)]), "removed", reason="dedup: duplicate"
+        )
+        t = manifest.with_column(t, "vote_top_label", pa.array(top.tolist(), pa.string()))
+        t = manifest.with_column(t, "vote_given_prob", pa.array(given, pa.float64()))
+        t = manifest.with_column(t, "vote_noisy", pa.array(flagged.tolist(), pa.bool_()))
+        queue = q.make_queue(
+            t, flagged, why="vote: noisy", suggested=top, score=1.0 - np.nan_to_num(given, nan=1.0)
+        )
+        q.write_queue(queue, ctx.workdir)
+        return StageOutput(t, {"queued": queue.num_rows})
+
+    run.execute("vote", vote)
+    return {"run": run.root, "ids": ids, "planted": [r["id"] for r in mislabelled], "truth": truth,
+            "copy": copy["id"], "broken": rows[-1 - extra_rows]["id"] if not extra_rows else None}  # fmt: skip

@@ -16,6 +16,7 @@ from dcai import manifest
 from dcai.clean import policy
 from dcai.clean.config import CleanConfig
 from dcai.review import queue as q
+from dcai.review.pipeline import apply_log_to, review_log_hash
 from dcai.runs import Run, StageContext, StageOutput
 from dcai.vote.config import VoteConfig
 
@@ -46,6 +47,7 @@ def apply(
     *,
     flag_options: dict[str, float] | None = None,
     evidence_accuracy: float | None = None,
+    decided: set[str] | frozenset[str] = frozenset(),
 ) -> tuple[pa.Table, pa.Table, dict]:
     """Decide and (with ``cfg.auto``) apply. Returns ``(new manifest, review queue, metrics)``.
     ``flag_options``: the vote's noisy / ambiguous thresholds (default: ``VoteConfig``'s);
@@ -64,6 +66,8 @@ def apply(
         ask = action == policy.REVIEW
     else:
         ask = action != policy.KEEP  # propose only: a person decides every change
+    if decided:
+        ask = ask & ~np.isin(manifest.column(table, "id"), list(decided))
     queue = q.make_queue(
         table,
         ask,
@@ -114,8 +118,15 @@ def run(run_dir: str, cfg: CleanConfig, *, force: bool = False) -> tuple[dict, b
     flag_options = vote_flag_options(the_run)
     accuracy = vote_accuracy(the_run)
 
+    # the review app's decisions so far come first, as `dcai review --apply` would apply them
+    log_hash = review_log_hash(the_run.root)
+
     def stage(table: pa.Table, ctx: StageContext) -> StageOutput:
-        table, queue, metrics = apply(table, cfg, flag_options=flag_options, evidence_accuracy=accuracy)
+        table, decided, _ = apply_log_to(table, the_run.root)
+        table, queue, metrics = apply(
+            table, cfg, flag_options=flag_options, evidence_accuracy=accuracy, decided=decided
+        )
+        metrics["review_log_decisions"] = len(decided)
         if metrics["evidence_too_weak"]:
             print(
                 f"   clean: the vote's out-of-fold accuracy {accuracy:.3f} is below min_evidence_accuracy "
@@ -125,6 +136,6 @@ def run(run_dir: str, cfg: CleanConfig, *, force: bool = False) -> tuple[dict, b
         q.write_queue(queue, ctx.workdir)
         return StageOutput(table, metrics)
 
-    key = {**flag_options, "evidence_accuracy": accuracy}
+    key = {**flag_options, "evidence_accuracy": accuracy, **({"review_log": log_hash} if log_hash else {})}
     _, report, ran = the_run.execute(STAGE, stage, config=cfg.to_dict(), extra_key=key, force=force)
     return report, ran

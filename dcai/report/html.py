@@ -118,6 +118,21 @@ def _ablation_section(run: Run) -> str:
     )
 
 
+def _map_section(run: Run) -> str:
+    """The embedding map ``dcai review --map`` cached in the run, as a picture (the train-vs-val style check)."""
+    if not (run.root / "review-app" / "map.parquet").exists():
+        return ""
+    from dcai.review import mapping
+    from dcai.review.runfs import RunFS
+
+    return (
+        "<h2>Embedding map</h2><p class='muted'>UMAP of "
+        + escape(mapping.FEATURES)
+        + "; coloured by split. Points far from the rest, or a split off on its own, are worth a look "
+        "(<code>dcai review --serve</code> opens it interactively).</p>" + mapping.svg(RunFS(run.root))
+    )
+
+
 def build(run_dir: str | Path) -> str:
     run = Run(run_dir)
     table = run.manifest()
@@ -129,6 +144,7 @@ def build(run_dir: str | Path) -> str:
         _counts_section(table),
         _quarantine_section(table),
         _ablation_section(run),
+        _map_section(run),
     ]
     for _, name, path in run.stages():
         if name != "ingest":
