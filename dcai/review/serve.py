@@ -38,6 +38,7 @@ def serve(run_uri: str, *, host: str = "127.0.0.1", port: int = 8765, reviewer: 
         sock.bind((host, port))
     except OSError as e:
         raise InputError(f"cannot bind {host}:{port} ({e.strerror})") from e
+    sock.listen(128)  # connections made as soon as the URL is printed wait for the server to start
     port = sock.getsockname()[1]
     app = create_app(
         run,

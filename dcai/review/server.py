@@ -244,6 +244,8 @@ def create_app(
         hit = lookup.get(request.path_params["rid"])
         if hit is None:
             return JSONResponse({"error": "no such image"}, status_code=404)
+        if hit[2] == "quarantine":  # ingest could not decode it: the page shows the reason instead
+            return JSONResponse({"error": "quarantined: the file cannot be decoded"}, status_code=404)
         try:
             return _image_response(hit[0])
         except Exception:  # a quarantined or vanished file: nothing to show, and no trace either
