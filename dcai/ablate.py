@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from dcai import storage
 from dcai.config import ConfigError, deep_merge, load_yaml, parse_sets
 from dcai.runs import Run
 
@@ -48,7 +49,7 @@ def copy_shared(full_run: Path, run_dir: Path, stages: list[str], left_out: str)
     copied = []
     for _, name, path in Run(full_run).stages():
         if name in before and not (run_dir / path.name).exists():
-            shutil.copytree(path, run_dir / path.name, symlinks=True)
+            shutil.copytree(storage.local(path, "--ablate"), run_dir / path.name, symlinks=True)
             copied.append(name)
     return copied
 

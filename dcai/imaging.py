@@ -175,19 +175,24 @@ def encode_png(pixels: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-def write_png(pixels: np.ndarray, folder: Path) -> tuple[Path, str]:
-    """Write a content-addressed PNG into ``folder``; returns ``(path, sha1 of the bytes)``."""
+def write_png(pixels: np.ndarray, folder: str | Path) -> tuple[str, str]:
+    """Write a content-addressed PNG into ``folder`` (a local path or any ``pyarrow.fs`` URI); returns
+    ``(path of the file, sha1 of the bytes)``."""
     import hashlib
+
+    from dcai import storage
 
     data = encode_png(pixels)
     digest = hashlib.sha1(data).hexdigest()
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{digest[:20]}.png"
+    name = f"{digest[:20]}.png"
+    if storage.is_uri(folder):
+        dest = f"{str(folder).rstrip('/')}/{name}"
+        storage.write_file(dest, data)  # same name, same bytes: rewriting is harmless
+        return dest, digest
+    path = Path(folder) / name
     if not path.exists():
-        tmp = path.with_suffix(".png.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    return path, digest
+        storage.write_file(str(path), data)
+    return str(path), digest
 
 
 def thumbnail_png(pixels: np.ndarray, size: int = 64) -> bytes:

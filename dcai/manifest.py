@@ -10,13 +10,13 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from dcai import storage
 from dcai.errors import InputError
 
 # Splits with a meaning to the stages. Any other lowercase name (e.g. ``label_book``, ``dev``) is
@@ -129,21 +129,29 @@ def _valid_split(name: str) -> bool:
     return bool(name) and all(c.islower() or c.isdigit() or c in "_-" for c in name)
 
 
-def read(path: str | os.PathLike) -> pa.Table:
-    path = Path(path)
+def read(path: str | os.PathLike | storage.UriPath) -> pa.Table:
+    """A manifest from a local path or any ``pyarrow.fs`` URI, validated."""
+    path = storage.path(path)
     if not path.exists():
         raise ManifestError(f"{path}: no manifest here (has the stage that writes it run?)")
     try:
-        table = pq.read_table(path)
+        if isinstance(path, storage.UriPath):
+            table = pq.read_table(path.path, filesystem=path.fs)
+        else:
+            table = pq.read_table(path)
     except Exception as e:  # pyarrow raises several types for a damaged file
         raise ManifestError(f"{path}: not a readable Parquet manifest ({e})") from e
     return validate(conform(table), source=str(path))
 
 
-def write(table: pa.Table, path: str | os.PathLike) -> Path:
-    """Validate and write atomically: a temp file in the same folder, then ``os.replace``."""
-    path = Path(path)
+def write(table: pa.Table, path: str | os.PathLike | storage.UriPath) -> storage.AnyPath:
+    """Validate and write atomically: a temp file in the same folder, then ``os.replace`` (on object
+    storage one PUT, which is atomic there)."""
+    path = storage.path(path)
     table = validate(conform(table), source=str(path))
+    if isinstance(path, storage.UriPath):
+        pq.write_table(table, path.path, filesystem=path.fs)
+        return path
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)

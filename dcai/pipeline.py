@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from dcai import stages
+from dcai import stages, storage
 from dcai.config import ConfigError, deep_merge, load, load_yaml, parse_sets
 from dcai.stage import Call, PipelineContext, Stage
 
@@ -137,8 +137,8 @@ def run_pipeline(
     check_sections(path, data, preset)
     ctx = PipelineContext(
         input_dir=str(input_dir),
-        output_dir=str(Path(output_dir).resolve()),
-        run_dir=str(Path(run_dir or Path(output_dir) / "run").resolve()),
+        output_dir=str(storage.path(output_dir)),  # a local folder or any pyarrow.fs URI
+        run_dir=str(storage.path(run_dir) if run_dir else storage.path(output_dir) / "run"),
         preset=preset,
         force=force,
         test_dir=str(Path(test_dir).resolve()) if test_dir else None,

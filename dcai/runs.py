@@ -12,6 +12,7 @@ import json
 import os
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from dcai import manifest
+from dcai import manifest, storage
+from dcai.storage import AnyPath, UriPath
 
 _STAGE_DIR = re.compile(r"^(\d\d)-([a-z0-9_]+)$")
 MANIFEST, REPORT, IMAGES = "manifest.parquet", "report.json", "images"
@@ -40,20 +42,29 @@ class StageContext:
 
     run: Run
     name: str
-    workdir: Path  # the temp folder that becomes NN-<stage>/ when the stage completes
+    workdir: Path  # a local temp folder: becomes NN-<stage>/, or is uploaded there on object storage
+    final: AnyPath | None = None  # NN-<stage>/ itself
 
     @property
-    def images_dir(self) -> Path:
+    def images_dir(self) -> AnyPath:
+        """Where the stage's new images go. On object storage that is the final folder itself: Ray
+        workers on any node write there, and the stage counts only once its report is written."""
+        if isinstance(self.final, UriPath):
+            return self.final / IMAGES
         d = self.workdir / IMAGES
         d.mkdir(parents=True, exist_ok=True)
         return d
 
-    def final_path(self, p: Path) -> str:
+    def final_path(self, p: AnyPath) -> str:
         """The path a file written under ``workdir`` will have once the stage is renamed into place."""
+        if isinstance(p, UriPath):
+            return str(p)
         return str(self.run.root / self.dirname / Path(p).relative_to(self.workdir))
 
     @property
     def dirname(self) -> str:
+        if self.final is not None:
+            return self.final.name
         return self.workdir.name.split(".", 2)[1] if self.workdir.name.startswith(".") else self.workdir.name
 
 
@@ -61,8 +72,11 @@ def fingerprint(obj: Any) -> str:
     return hashlib.sha1(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def file_hash(path: Path) -> str:
+def file_hash(path: AnyPath) -> str:
     h = hashlib.sha1()
+    if isinstance(path, UriPath):
+        h.update(path.read_bytes())
+        return h.hexdigest()[:16]
     with open(path, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
@@ -70,12 +84,13 @@ def file_hash(path: Path) -> str:
 
 
 class Run:
-    """A run directory. Stages are numbered in the order they first ran."""
+    """A run directory, local or on object storage (any ``pyarrow.fs`` URI). Stages are numbered in the
+    order they first ran."""
 
-    def __init__(self, root: str | os.PathLike):
-        self.root = Path(root).resolve()
+    def __init__(self, root: str | os.PathLike | UriPath):
+        self.root: AnyPath = storage.path(root)
 
-    def stages(self) -> list[tuple[int, str, Path]]:
+    def stages(self) -> list[tuple[int, str, AnyPath]]:
         """Complete stages, in order: ``(number, name, path)``."""
         if not self.root.exists():
             return []
@@ -86,13 +101,13 @@ class Run:
                 out.append((int(m.group(1)), m.group(2), p))
         return sorted(out)
 
-    def stage_dir(self, name: str) -> Path | None:
+    def stage_dir(self, name: str) -> AnyPath | None:
         for _, n, p in self.stages():
             if n == name:
                 return p
         return None
 
-    def latest(self) -> Path:
+    def latest(self) -> AnyPath:
         """The newest complete stage's folder; a clear error if the run has none."""
         stages = self.stages()
         if not stages:
@@ -121,7 +136,7 @@ class Run:
         stages = self.stages()
         return stages[-1][0] + 1 if stages else 1
 
-    def input_for(self, name: str) -> Path | None:
+    def input_for(self, name: str) -> AnyPath | None:
         """The manifest a stage reads: the one of the stage numbered just before it."""
         number = self._number_for(name)
         before = [p for n, _, p in self.stages() if n < number]
@@ -136,7 +151,7 @@ class Run:
         extra_key: Any = None,
         force: bool = False,
         needs_input: bool = True,
-    ) -> tuple[Path, dict, bool]:
+    ) -> tuple[AnyPath, dict, bool]:
         """Run stage ``name`` unless its output is up to date. Returns ``(dir, report, ran)``."""
         self.root.mkdir(parents=True, exist_ok=True)
         in_path = self.input_for(name)
@@ -158,15 +173,22 @@ class Run:
             report = json.loads((final / REPORT).read_text())
             if report.get("key") == key:
                 return final, report, False
-        # A killed earlier attempt leaves its temp folder behind; it was never complete, so drop it.
-        for stale in self.root.glob(f".{number:02d}-{name}.*.tmp"):
-            shutil.rmtree(stale, ignore_errors=True)
-        work = self.root / f".{number:02d}-{name}.{os.getpid()}.tmp"
-        work.mkdir(parents=True)
+        if isinstance(final, UriPath):
+            # An object store renames nothing atomically: the old output goes first, and the stage's
+            # report.json, uploaded last, is what makes the new one count (``stages`` needs it).
+            storage.rmtree(final)
+            work = Path(tempfile.mkdtemp(prefix=f"dcai-{number:02d}-{name}."))
+        else:
+            # A killed earlier attempt leaves its temp folder behind; it was never complete, so drop it.
+            root = storage.local(self.root, "a local run")
+            for stale in root.glob(f".{number:02d}-{name}.*.tmp"):
+                shutil.rmtree(stale, ignore_errors=True)
+            work = root / f".{number:02d}-{name}.{os.getpid()}.tmp"
+            work.mkdir(parents=True)
         started = time.time()
         try:
             table_in = manifest.read(in_path) if in_path else None
-            out = fn(table_in, StageContext(run=self, name=name, workdir=work))
+            out = fn(table_in, StageContext(run=self, name=name, workdir=work, final=final))
             if table_in is not None and out.table.num_rows < table_in.num_rows:
                 raise manifest.ManifestError(
                     f"stage {name!r} returned {out.table.num_rows} rows for {table_in.num_rows}: stages never delete rows"
@@ -184,7 +206,12 @@ class Run:
                 "counts": manifest.counts(out.table),
                 **out.metrics,
             }
-            (work / REPORT).write_text(json.dumps(report, indent=2, default=str))
+            text = json.dumps(report, indent=2, default=str)
+            if isinstance(final, UriPath):
+                storage.upload_tree(work, final)
+                (final / REPORT).write_text(text)
+                return final, report, True
+            (work / REPORT).write_text(text)
             # Swap in atomically: the old output (if any) is moved aside first, then removed.
             old = None
             if final.exists():

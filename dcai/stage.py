@@ -13,7 +13,6 @@ import argparse
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, NamedTuple
 
 from dcai.config import StageConfig
@@ -87,9 +86,8 @@ class Stage:
     # a step of ``dcai pipeline``: its YAML section (and the pipeline's folders) -> a Call; None: CLI only
     pipeline: Callable[[PipelineContext, dict[str, Any]], Call] | None = section_only
     summary: Callable[[dict], str] = report_keys  # what the verb and the pipeline print after it ran
-    section: Callable[[Path, Path, dict], str] | None = (
-        None  # (run_dir, stage_dir, report) -> report.html part
-    )
+    # (run_dir, stage_dir, report) -> report.html part; the folders are Paths, or UriPaths on object storage
+    section: Callable[[Any, Any, dict], str] | None = None
     verb: bool = True  # a ``dcai <name>`` verb (evaluate_raw is a pipeline step only)
     needs_run: bool = True  # the verb requires ``--run`` (evaluate also takes ``--data`` instead)
     # answers the verb without running the stage when it returns a report (review without --import: the queue)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -159,10 +158,10 @@ def derive(
             row["status"] = FAILED if im is None else REJECTED
             row["reason"] = f"augment: {desc}: {fail or verdict[j]}"
         else:
-            path, digest = imaging.write_png(im, Path(images_dir))
+            path, digest = imaging.write_png(im, images_dir)
             row.update(
-                uri=os.path.join(final_images_dir, path.name),
-                read_uri=str(path),
+                uri=f"{final_images_dir.rstrip('/')}/{os.path.basename(path)}",
+                read_uri=path,
                 content_hash=digest,
                 width=int(im.shape[1]),
                 height=int(im.shape[0]),

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from dcai import storage
 from dcai.dedup import join, normalise, pixels, verify
 from dcai.dedup.config import DedupConfig
 from dcai.errors import InputError
@@ -77,7 +78,7 @@ def read_inline(sources: Sources, need: np.ndarray, limit: int) -> dict | None:
 def old_sketches(against: str | Path) -> tuple[Path, pa.Table]:
     """An earlier run's sketch folder and its rows (``idx``, ``id``, ``uri``, hashes, label, split) by ``idx``."""
     stage = Run(against).stage_dir(STAGE)
-    folder = stage / SIGNATURES if stage else None
+    folder = storage.local(stage, "dedup --against") / SIGNATURES if stage else None
     if folder is None or not folder.exists():
         raise InputError(
             f"{against}: --against needs a finished dedup stage with {SIGNATURES} (run `dcai dedup --run {against}`)"

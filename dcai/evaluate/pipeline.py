@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from dcai import manifest
+from dcai import manifest, storage
 from dcai.evaluate import core, sources
 from dcai.evaluate.config import EvaluateConfig
 from dcai.runs import Run, StageContext, StageOutput, file_hash
@@ -28,7 +28,7 @@ def cache_dir(cfg: EvaluateConfig, run_dir: str | os.PathLike | None) -> Path | 
     if not cfg.cache:
         return None
     if run_dir is not None:
-        return Path(run_dir) / "cache"
+        return storage.cache_dir(run_dir)
     return Path(os.environ.get("DCAI_CACHE") or Path.home() / ".cache" / "dcai")
 
 

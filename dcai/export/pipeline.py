@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from functools import partial
-from pathlib import Path
 
 import pyarrow as pa
 
+from dcai import storage
 from dcai.export.config import ExportConfig
 from dcai.export.export import copy_batch, export
 from dcai.runs import Run, StageContext, StageOutput
@@ -28,7 +28,7 @@ def ray_copy(rows: list[dict], *, cfg: ExportConfig) -> int:
 
 def run(run_dir: str, cfg: ExportConfig, *, out: str, force: bool = False) -> tuple[dict, bool]:
     """Export the run's latest manifest to ``out`` (class folders + manifest). Returns ``(report, ran)``."""
-    out_path = Path(out).resolve()
+    out_path = storage.path(out)  # a local folder or any pyarrow.fs URI
 
     def stage(table: pa.Table | None, ctx: StageContext) -> StageOutput:
         assert table is not None

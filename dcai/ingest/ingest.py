@@ -34,6 +34,9 @@ def source_key(records: list[dict]) -> list:
     """What decides whether a re-ingest is needed: each file's path, size and mtime."""
     out: list[tuple] = []
     for r in records:
+        if "size" in r:  # object storage: the listing said already
+            out.append((r["uri"], r["label"], r["source_split"], r["size"], r["mtime"]))
+            continue
         try:
             st = os.stat(r["uri"])
             out.append((r["uri"], r["label"], r["source_split"], st.st_size, int(st.st_mtime)))

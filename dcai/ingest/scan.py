@@ -1,7 +1,9 @@
-"""Find the images of a source: ``ROOT/<split>/<class>/*``, ``ROOT/<class>/*`` or a CSV / Parquet list.
+"""Find the images of a source: ``ROOT/<split>/<class>/*``, ``ROOT/<class>/*`` or a CSV / Parquet list,
+on a local disk or behind any ``pyarrow.fs`` URI (``s3://bucket/prefix``, ``gs://…``).
 
-Returns one record per file found (``uri, label, source_split``); nothing is opened here, so an
-unreadable file still gets a record and is quarantined later with its reason.
+Returns one record per file found (``uri, label, source_split``; on object storage also ``size`` and
+``mtime`` from the listing); nothing is opened here, so an unreadable file still gets a record and is
+quarantined later with its reason.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from dcai import storage
 from dcai.errors import InputError
 
 LIST_SUFFIXES = (".csv", ".parquet", ".pq")
@@ -57,7 +60,9 @@ def normalise_split(name: str) -> str:
 
 def scan(source: str | os.PathLike) -> tuple[list[dict], dict]:
     """Records ``{"uri", "label", "source_split"}`` and a description of the layout found."""
-    src = Path(source)
+    if storage.is_uri(source):
+        return _scan_uri(storage.UriPath(str(source)))
+    src = Path(str(source).removeprefix("file://"))
     if str(source).lower().endswith(LIST_SUFFIXES):
         return _scan_list(src), {"layout": "list", "source": str(src.resolve())}
     if not src.exists():
@@ -93,11 +98,59 @@ def scan(source: str | os.PathLike) -> tuple[list[dict], dict]:
     return records, {"layout": layout, "source": str(src.resolve()), "ignored_top_level_files": loose}
 
 
-def _scan_list(path: Path) -> list[dict]:
+def _scan_uri(src: storage.UriPath) -> tuple[list[dict], dict]:
+    """The same layouts behind a URI, from one recursive listing: an object store answers a listing per
+    thousand keys, where a walk folder by folder would cost a request per class and split."""
+    import pyarrow.fs as pafs
+
+    if src.name.lower().endswith(LIST_SUFFIXES):
+        return _scan_list(src), {"layout": "list", "source": str(src)}
+    try:
+        infos = src.fs.get_file_info(pafs.FileSelector(src.path, recursive=True, allow_not_found=True))
+    except OSError as e:
+        raise SourceError(f"{src}: cannot list ({e})") from e
+    files = []
+    for info in infos:
+        if info.type != pafs.FileType.File:
+            continue
+        parts = tuple(info.path[len(src.path) + 1 :].split("/"))
+        if not any(p.startswith(".") for p in parts):
+            files.append((parts, info))
+    files.sort(key=lambda f: f[0])
+    if not files:
+        raise SourceError(f"{src}: no such folder, or no files under it")
+    tops = sorted({parts[0] for parts, _ in files if len(parts) >= 2})
+    loose = [parts[0] for parts, _ in files if len(parts) == 1]
+    if not tops:
+        raise SourceError(
+            f"{src}: no class folders found (expected ROOT/<class>/* or ROOT/<split>/<class>/*)"
+        )
+    nested = all(len(parts) >= 3 for parts, _ in files if len(parts) >= 2)
+    records = []
+    for parts, info in files:
+        if len(parts) < 2:
+            continue
+        label, split = (parts[1], normalise_split(parts[0])) if nested else (parts[0], DEFAULT_SPLIT)
+        mtime = info.mtime.timestamp() if info.mtime is not None else None
+        records.append(
+            {
+                "uri": str(src / "/".join(parts)),
+                "label": label,
+                "source_split": split,
+                "size": info.size,
+                "mtime": mtime,
+            }
+        )
+    layout = "split/class" if nested else "class"
+    return records, {"layout": layout, "source": str(src), "ignored_top_level_files": loose}
+
+
+def _scan_list(path: Path | storage.UriPath) -> list[dict]:
     if not path.exists():
         raise SourceError(f"{path}: list file not found")
     try:
-        table = pq.read_table(path) if path.suffix.lower() in (".parquet", ".pq") else pacsv.read_csv(path)
+        data = pa.BufferReader(path.read_bytes())
+        table = pq.read_table(data) if path.suffix.lower() in (".parquet", ".pq") else pacsv.read_csv(data)
     except (pa.ArrowInvalid, OSError) as e:
         raise SourceError(f"{path}: cannot read list ({e})") from e
     cols = {c.lower(): c for c in table.column_names}
@@ -116,6 +169,10 @@ def _scan_list(path: Path) -> list[dict]:
         if not u:
             raise SourceError(f"{path}: row {i + 2} has an empty uri")
         if "://" not in u and not os.path.isabs(u):
-            u = str((path.parent / u).resolve())
+            u = (
+                str(path.parent / u)
+                if isinstance(path, storage.UriPath)
+                else str((path.parent / u).resolve())
+            )
         records.append({"uri": u, "label": lab, "source_split": normalise_split(s) if s else DEFAULT_SPLIT})
     return records

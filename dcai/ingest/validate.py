@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-from pathlib import Path
 
 import pyarrow as pa
 
@@ -64,8 +63,8 @@ def validate_records(
             dec = imaging.decode(data, max_pixels=max_pixels)
             row["width"], row["height"] = dec.width, dec.height
             if dec.notes:
-                path, _ = imaging.write_png(dec.pixels, Path(images_dir))
-                row["uri"] = os.path.join(final_images_dir, path.name)
+                path, _ = imaging.write_png(dec.pixels, images_dir)
+                row["uri"] = f"{final_images_dir.rstrip('/')}/{os.path.basename(path)}"
                 row["note"] = "; ".join(dec.notes)
         except imaging.BadImage as e:
             row["split"] = manifest.QUARANTINE

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pyarrow.compute as pc
 
-from dcai import manifest
+from dcai import manifest, storage
 from dcai.report.blocks import html_table, thumbnail_img
 from dcai.report.charts import grouped_bars
 from dcai.runs import REPORT, Run
 from dcai.stages import BY_NAME
+from dcai.storage import AnyPath, UriPath
 
 CSS = """
 body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
@@ -93,7 +94,7 @@ def _generic_section(name: str, report: dict) -> str:
     )
 
 
-def _stage_section(run: Run, name: str, path: Path) -> str:
+def _stage_section(run: Run, name: str, path: AnyPath) -> str:
     report = json.loads((path / REPORT).read_text())
     stage = BY_NAME.get(name)
     if stage is not None and stage.section is not None:
@@ -129,11 +130,11 @@ def _map_section(run: Run) -> str:
         "<h2>Embedding map</h2><p class='muted'>UMAP of "
         + escape(mapping.FEATURES)
         + "; coloured by split. Points far from the rest, or a split off on its own, are worth a look "
-        "(<code>dcai review --serve</code> opens it interactively).</p>" + mapping.svg(RunFS(run.root))
+        "(<code>dcai review --serve</code> opens it interactively).</p>" + mapping.svg(RunFS(str(run.root)))
     )
 
 
-def build(run_dir: str | Path) -> str:
+def build(run_dir: str | Path | UriPath) -> str:
     run = Run(run_dir)
     table = run.manifest()
     parts = [
@@ -153,12 +154,10 @@ def build(run_dir: str | Path) -> str:
     return "".join(parts)
 
 
-def write_report(run_dir: str | Path) -> Path:
-    """Write ``RUN_DIR/report.html`` atomically and return its path."""
+def write_report(run_dir: str | Path) -> AnyPath:
+    """Write ``RUN_DIR/report.html`` atomically (local or object storage) and return its path."""
     run = Run(run_dir)
     html = build(run.root)
     out = run.root / "report.html"
-    tmp = out.with_suffix(".html.tmp")
-    tmp.write_text(html)
-    tmp.replace(out)
+    storage.write_file(str(out), html.encode())
     return out

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from dcai import manifest
+from dcai import manifest, storage
 from dcai.runs import MANIFEST, Run
 
 POOL = ("train", "val")  # balance's and split's default pool when the report has no config
@@ -19,22 +19,22 @@ POOL = ("train", "val")  # balance's and split's default pool when the report ha
 def stage_manifest(stage_dir: Path) -> pa.Table | None:
     """The stage's own manifest, or ``None`` when it is missing or unreadable (a report must still render)."""
     try:
-        return manifest.read(Path(stage_dir) / MANIFEST)
+        return manifest.read(storage.path(stage_dir) / MANIFEST)
     except (OSError, manifest.ManifestError):
         return None
 
 
 def previous_manifest(run_dir: Path, stage_dir: Path, report: dict) -> pa.Table | None:
     """The manifest the stage read: the complete stage numbered just before it, else the report's ``input``."""
-    path: Path | None = None
+    path: storage.AnyPath | None = None
     try:
-        number = int(Path(stage_dir).name[:2])
+        number = int(storage.path(stage_dir).name[:2])
         before = [p for n, _, p in Run(run_dir).stages() if n < number]
         path = before[-1] / MANIFEST if before else None
     except (ValueError, OSError):
         path = None
     if path is None and report.get("input"):
-        path = Path(report["input"])
+        path = storage.path(report["input"])
     if path is None:
         return None
     try:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from dcai import manifest
+from dcai import manifest, storage
 from dcai.errors import InputError
 from dcai.review import decisions as dec
 from dcai.review import log as rlog
@@ -93,7 +93,7 @@ def run(
             "or --simulate-reviewer TRUTH.csv"
         )
     the_run = Run(run_dir)
-    log_run = RunFS(the_run.root) if apply_log else None
+    log_run = RunFS(str(the_run.root)) if apply_log else None
     if log_run is not None and not log_run.exists(rlog.LOG):
         raise InputError(f"{log_run.path(rlog.LOG)}: no decision log yet (decide in `dcai review --serve`)")
     source = log_run.path(rlog.LOG) if log_run is not None else str(decisions_csv or truth_csv)
@@ -101,8 +101,10 @@ def run(
         raise InputError(f"{source}: file not found")
     existing = the_run.stage_dir(STAGE)
     number = int(existing.name[:2]) if existing else None
-    queue_path = q.find_queue(the_run.root, before=number)
-    prior = _read_prior(existing / DECISIONS_CSV, drop_log=apply_log) if existing else {}
+    queue_path = q.find_queue(storage.local(the_run.root, "review"), before=number)
+    prior = (
+        _read_prior(storage.local(existing, "review") / DECISIONS_CSV, drop_log=apply_log) if existing else {}
+    )
     from_log: set[str] = set()
 
     def stage(table: pa.Table, ctx: StageContext) -> StageOutput:
@@ -149,17 +151,17 @@ def run(
     return report, ran
 
 
-def apply_log_to(table: pa.Table, run_dir: str | Path) -> tuple[pa.Table, set[str], str | None]:
+def apply_log_to(table: pa.Table, run_dir: str | storage.AnyPath) -> tuple[pa.Table, set[str], str | None]:
     """What ``clean`` does first: the review app's logged decisions applied to ``table`` as ``review --apply``
     would; returns ``(table, decided ids, the log's hash or None)``."""
     digest = review_log_hash(run_dir)
     if digest is None:
         return table, set(), None
-    answers, who = log_decisions(RunFS(run_dir), table)
+    answers, who = log_decisions(RunFS(str(run_dir)), table)
     return apply_by_reviewer(table, answers, who, stage=STAGE), set(answers), digest
 
 
-def review_log_hash(run_dir: str | Path) -> str | None:
+def review_log_hash(run_dir: str | storage.AnyPath) -> str | None:
     """The hash of the run's decision log, None without one: what makes ``clean`` rerun when it grew."""
-    path = Path(run_dir) / rlog.LOG
+    path = storage.path(run_dir) / rlog.LOG
     return file_hash(path) if path.exists() else None

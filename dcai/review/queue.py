@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from dcai import manifest
+from dcai import manifest, storage
 
 QUEUE_PARQUET, QUEUE_CSV = "queue.parquet", "queue.csv"
 QUEUE_SCHEMA = pa.schema(
@@ -134,7 +134,7 @@ def find_queue(run_root: str | os.PathLike, *, before: int | None = None) -> Pat
 
     for number, _, path in reversed(Run(run_root).stages()):
         if (before is None or number < before) and (path / QUEUE_PARQUET).exists():
-            return path / QUEUE_PARQUET
+            return storage.local(path, "the review queue") / QUEUE_PARQUET
     return None
 
 

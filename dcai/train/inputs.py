@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from dcai import manifest
+from dcai import manifest, storage
 
 
 def subset(table: pa.Table, splits: tuple[str, ...]) -> np.ndarray:
@@ -32,5 +32,5 @@ def load_inputs(run_dir: str | Path, sub: pa.Table, *, size: int, method: str = 
         hashes=hashes,
         size=size,
         method=method,
-        cache_dir=Path(run_dir) / "cache",
+        cache_dir=storage.cache_dir(run_dir),
     )

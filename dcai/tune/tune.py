@@ -9,7 +9,6 @@ import json
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from dcai import manifest
+from dcai import storage as storage_mod
 from dcai.augment import validity
 from dcai.augment.augment import parents_of
 from dcai.augment.config import AugmentConfig
@@ -33,7 +33,7 @@ TRIALS_FILE = "trials.parquet"
 RunTrials = Callable[..., list[list[float]]]
 
 
-def load_data(table: pa.Table, cfg: TuneConfig, *, run_dir: Path) -> TrialData:
+def load_data(table: pa.Table, cfg: TuneConfig, *, run_dir: storage_mod.AnyPath) -> TrialData:
     """The run's augment parents (active train rows, originals) and its val split, decoded once."""
     train = table.filter(pa.array(parents_of(table, AugmentConfig())))
     val = manifest.active(table)
@@ -48,7 +48,7 @@ def load_data(table: pa.Table, cfg: TuneConfig, *, run_dir: Path) -> TrialData:
     classes = manifest.classes(table)
     hashes = [h if isinstance(h, str) else None for h in manifest.column(val, "content_hash")]
     x_val = load_images(
-        [str(u) for u in manifest.column(val, "uri")], hashes=hashes, cache_dir=Path(run_dir) / "cache"
+        [str(u) for u in manifest.column(val, "uri")], hashes=hashes, cache_dir=storage_mod.cache_dir(run_dir)
     )
     return TrialData.build(
         [str(i) for i in manifest.column(train, "id")],
@@ -121,7 +121,7 @@ def tune_table(
     data = load_data(table, cfg, run_dir=ctx.run.root)
     if any(f"sources.{s}" in cfg.space for s in CHECKED_SOURCES):  # trained once, shared by every trial
         data.classify = validity.load_factory(cfg.classifier)(table, classes=data.classes)
-    storage = str(Path(cfg.storage_path or ctx.run.root / "ray").resolve())
+    storage = str(storage_mod.path(cfg.storage_path or ctx.run.root / "ray"))  # any pyarrow.fs URI
     params_list = search.sample(cfg.space, cfg.trials, seed=cfg.seed)
     curves = run_trials(params_list, data, cfg, epochs=cfg.epochs, asha=True, storage=storage)
     trials = search.summarize(params_list, curves, epochs=cfg.epochs)

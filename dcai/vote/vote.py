@@ -8,6 +8,7 @@ trained the same way is re-flagged instead of retrained (:func:`reuse`).
 
 from __future__ import annotations
 
+import io
 import json
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import pyarrow as pa
 from dcai import manifest
 from dcai.review import queue as q
 from dcai.runs import StageOutput, fingerprint
+from dcai.storage import AnyPath
 from dcai.train import crossfit
 from dcai.train.inputs import subset
 from dcai.vote import evidence
@@ -45,7 +47,7 @@ def vote(
     *,
     load: Callable[[pa.Table], np.ndarray],
     fan_out: FanOut,
-    previous: Path | None = None,
+    previous: AnyPath | None = None,
 ) -> StageOutput:
     """The stage body: ``load(rows)`` gives their model inputs, ``fan_out`` fits every trial and predicts
     with each fold model; ``previous``: the run's earlier vote stage, whose probabilities are reused when
@@ -149,7 +151,7 @@ def reuse(previous, key: str) -> tuple[list[np.ndarray] | None, list, list]:
     path = previous / "probs.npz" if previous is not None else None
     if path is None or not path.exists():
         return None, [], []
-    with np.load(path) as z:
+    with np.load(io.BytesIO(path.read_bytes())) as z:  # a local folder or object storage
         if "key" not in z or str(z["key"]) != key:
             return None, [], []
         print("   vote: same training as the last vote; re-flagging its probabilities", flush=True)
