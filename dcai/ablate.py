@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 
 from dcai import storage
-from dcai.config import ConfigError, deep_merge, load_yaml, parse_sets
+from dcai.config import ConfigError, deep_merge, parse_sets
 from dcai.runs import Run
 
 NOT_ABLATED = ("ingest", "export", "report", "evaluate", "evaluate_raw")
@@ -105,10 +105,10 @@ def ablate(
     test_dir: str | None = None,
 ) -> dict:
     """Run the full pipeline and every leave-one-stage-out variant; write ``OUTPUT/ablation.json``."""
-    from dcai.pipeline import resolve_config, run_pipeline
+    from dcai.pipeline import load_pipeline_config, resolve_config, run_pipeline
 
     path = resolve_config(config_file)
-    data = deep_merge(load_yaml(path), parse_sets(sets))
+    data = deep_merge(load_pipeline_config(path), parse_sets(sets))
     stages = list(data.get("stages") or [])
     if "evaluate" not in stages:
         raise ConfigError(f"{path}: --ablate scores each variant with the evaluate stage; add it to 'stages'")

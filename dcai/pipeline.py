@@ -71,6 +71,23 @@ def resolve_config(path: str | Path) -> Path:
     raise ConfigError(f"{path}: config file not found (also looked in {PACKAGE_DIR / 'configs'})")
 
 
+def load_pipeline_config(path: str | Path, *, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A pipeline YAML; ``extends: OTHER.yaml`` (beside it, or shipped) is loaded first and this file's
+    sections merged over it, so a variant (``competition-gpu.yaml``) says only what it changes."""
+    path = resolve_config(path)
+    data = load_yaml(path)
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: extends must name one config file, got {base!r}")
+    if path.resolve() in _seen:
+        raise ConfigError(f"{path}: extends goes round in a circle")
+    beside = path.parent / base
+    parent = load_pipeline_config(beside if beside.exists() else base, _seen=(*_seen, path.resolve()))
+    return deep_merge(parent, data)
+
+
 def run_step(name: str, ctx: PipelineContext, section: dict[str, Any]) -> dict:
     """One ``stages:`` entry: the stage's section (and the pipeline's folders) → config and inputs → its run."""
     stage = _step(name)
@@ -127,7 +144,7 @@ def run_pipeline(
 ) -> dict:
     """Run every stage the config names, in order; returns a summary with each stage's report."""
     path = resolve_config(config_file)
-    data = deep_merge(load_yaml(path), parse_sets(sets))
+    data = deep_merge(load_pipeline_config(path), parse_sets(sets))
     stages = data.get("stages")
     if not stages or not isinstance(stages, list):
         raise ConfigError(f"{path}: needs a 'stages' list, e.g. stages: [ingest, dedup, export]")

@@ -56,7 +56,7 @@ def fit_models(data: core.Prepared, cfg: EvaluateConfig, *, storage: str | None)
         return ray_train.train(
             spec(cfg.seed_list),
             num_workers=cfg.num_workers,
-            use_gpu=cfg.gpus_per_worker > 0,
+            gpus_per_worker=cfg.gpus_per_worker,
             cpus_per_worker=cfg.cpus_per_worker,
             max_failures=cfg.max_failures,
             storage_path=storage,

@@ -37,7 +37,9 @@ class InvestigateConfig(StageConfig):
     holdout_splits: tuple[str, ...] = ()
     seed: int = 0
     device: str = "auto"  # "auto" = CUDA when available
-    gpus: float = -1.0  # GPUs per round task on Ray; -1 = 1 when the cluster has one, else 0
+    # GPUs per round's Ray Train worker. -1 = "auto": 1 if the cluster has a GPU when the stage starts, else
+    # 0; only for clusters whose GPUs are already up (an autoscaler starts GPU nodes only for tasks that ask).
+    gpus: float = -1.0
 
     PRESETS = {
         "tiny": {

@@ -36,7 +36,7 @@ def ray_fit(*, gpus: float, storage: str, name: str):
         return train_pipeline.train(
             spec,
             num_workers=1,
-            use_gpu=gpus > 0,
+            gpus_per_worker=gpus,
             storage_path=storage,
             name=f"{name}-{uuid.uuid4().hex[:12]}",
             device=None if gpus > 0 else "cpu",
@@ -52,7 +52,7 @@ def run(
 
     def stage(table: pa.Table, ctx: StageContext) -> StageOutput:
         storage = str(ctx.workdir / "ray")
-        fit = ray_fit(gpus=gpus_for(cfg.gpus), storage=storage, name="investigate")
+        fit = ray_fit(gpus=gpus_for(cfg.gpus, what="investigate.gpus"), storage=storage, name="investigate")
         load = partial(load_inputs, run_dir, size=cfg.image_size, method=cfg.resize)
         out = investigate(table, cfg, ctx.workdir, load=load, fit=fit, truth_csv=truth_csv)
         shutil.rmtree(storage, ignore_errors=True)  # per-epoch training checkpoints: only for resuming a fit

@@ -121,14 +121,15 @@ def train(
     spec: FitSpec,
     *,
     num_workers: int = 1,
-    use_gpu: bool = False,
+    gpus_per_worker: float = 0.0,
     cpus_per_worker: float = 1.0,
     max_failures: int = 2,
     storage_path: str | os.PathLike | None = None,
     name: str = "dcai-train",
     device: str | None = None,
 ) -> list[FitResult]:
-    """Fit ``spec`` with a Ray ``TorchTrainer``; workers split the K models (at most K workers)."""
+    """Fit ``spec`` with a Ray ``TorchTrainer``; workers split the K models (at most K workers), each
+    asking for ``gpus_per_worker`` of a GPU (a fraction packs several workers on one device)."""
     import ray
     import ray.train
     from ray.train.torch import TorchTrainer
@@ -137,11 +138,13 @@ def train(
 
     init_ray()
     workers = max(1, min(num_workers, len(spec.seeds)))
+    use_gpu = gpus_per_worker > 0
+    resources = {"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if use_gpu else {})}
     trainer = TorchTrainer(
         _train_loop,
         train_loop_config={"spec": ray.put(spec), "device": device or ("cpu" if not use_gpu else None)},
         scaling_config=ray.train.ScalingConfig(
-            num_workers=workers, use_gpu=use_gpu, resources_per_worker={"CPU": cpus_per_worker}
+            num_workers=workers, use_gpu=use_gpu, resources_per_worker=resources
         ),
         run_config=ray.train.RunConfig(
             name=name,
@@ -211,8 +214,13 @@ def fan_out(
     return out
 
 
-def gpus_for(requested: float) -> float:
-    """``requested`` GPUs per fit, or (for -1) one when the Ray cluster has any, else none."""
+def gpus_for(requested: float, *, what: str = "gpus") -> float:
+    """``requested`` GPUs per fit, or for -1 ("auto") one when the Ray cluster has a GPU *now*, else none.
+
+    "auto" is for a cluster whose GPUs are already up: it reads ``ray.cluster_resources()`` once, when the
+    stage starts, so an autoscaling cluster whose GPU group sits at zero nodes gets 0 and trains on CPUs.
+    There, ask explicitly (``dcai/configs/competition-gpu.yaml``): a task that requests a GPU is what makes
+    the autoscaler start a GPU node."""
     import ray
 
     from dcai.ray_runtime import init_ray
@@ -220,4 +228,11 @@ def gpus_for(requested: float) -> float:
     init_ray()
     if requested >= 0:
         return requested
-    return 1.0 if ray.cluster_resources().get("GPU", 0) >= 1 else 0.0
+    if ray.cluster_resources().get("GPU", 0) >= 1:
+        return 1.0
+    print(
+        f"   {what}=-1 (auto): no GPU in the cluster now, training on CPUs; on an autoscaling cluster "
+        f"ask for GPUs explicitly (--set {what}=0.5, or competition-gpu.yaml)",
+        flush=True,
+    )
+    return 0.0

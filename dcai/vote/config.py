@@ -49,7 +49,10 @@ class VoteConfig(StageConfig):
     # Tune trials: one per member × group of folds. 0 = all folds of a member in one trial (stacked on
     # one device by the engine: the fast way on a GPU); 1 = one trial per member × fold (a CPU cluster).
     folds_per_trial: int = 0
-    gpus_per_trial: float = -1.0  # -1 = 1 when the cluster has a GPU, else 0
+    # GPUs per trial, fractional to pack several on one GPU (0.5: two members' fold stacks share one).
+    # -1 = "auto": 1 if the cluster has a GPU when the stage starts, else 0; only for clusters whose GPUs
+    # are already up (an autoscaler starts GPU nodes only for tasks that ask: see competition-gpu.yaml).
+    gpus_per_trial: float = -1.0
     cpus_per_trial: float = 1.0
     storage_path: str = ""  # Tune's storage (shared by all nodes on a cluster); "" = inside the stage
     # Flags (dcai.vote.scores.flags). Chosen on synthetic planted noise by bench/labels.py, see there.

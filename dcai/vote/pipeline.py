@@ -58,7 +58,7 @@ def fan_out(
         )  # fmt: skip
     started = time.time()
     fitted = train_pipeline.fan_out(
-        specs, cpus_per_trial=cfg.cpus_per_trial, gpus_per_trial=gpus_for(cfg.gpus_per_trial),
+        specs, cpus_per_trial=cfg.cpus_per_trial, gpus_per_trial=gpus_for(cfg.gpus_per_trial, what="vote.gpus_per_trial"),
         storage_path=storage, name=f"vote-{uuid.uuid4().hex[:12]}",  # a fresh run: never resume another
     )  # fmt: skip
     seconds = time.time() - started

@@ -15,7 +15,7 @@ CONFIGS = sorted((Path(pipeline.__file__).parent / "configs").glob("*.yaml"))
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 @pytest.mark.parametrize("preset", [None, "tiny"])
 def test_shipped_configs_load(path: Path, preset):
-    data = load_yaml(path)
+    data = pipeline.load_pipeline_config(path)
     for name in data["stages"]:
         assert name == pipeline.REPORT or stages.get(name).pipeline is not None, name
     pipeline.check_sections(path, data, preset)
@@ -70,3 +70,32 @@ def test_report_shows_before_and_after(tmp_path: Path):
     html = render_section(tmp_path, tmp_path / "09-evaluate", after)
     assert "Before → after" in html and "+15.0" in html
     assert "Before" not in render_section(tmp_path, tmp_path / "02-evaluate_raw", raw)
+
+
+def test_gpu_recipe_asks_every_training_stage_for_gpus():
+    """An autoscaler starts GPU nodes only for tasks that request GPUs: the GPU recipe names them all,
+    none left to "auto" (-1), and otherwise is the competition recipe."""
+    from dcai.pipeline import load_pipeline_config
+
+    gpu = load_pipeline_config("competition-gpu.yaml")
+    base = load_pipeline_config("competition.yaml")
+    assert gpu["stages"] == base["stages"] and gpu["vote"]["epochs"] == base["vote"]["epochs"]
+    asks = {"vote": "gpus_per_trial", "tune": "gpus_per_trial", "evaluate": "gpus_per_worker"}
+    asks["evaluate_raw"] = "gpus_per_worker"
+    assert {s for s in gpu["stages"] if s in asks} == set(asks)
+    for stage, key in asks.items():
+        assert 0 < gpu[stage][key] <= 1, stage
+    assert gpu["evaluate"]["backend"] == "train"
+    pipeline.check_sections(pipeline.resolve_config("competition-gpu.yaml"), gpu, None)
+
+
+def test_extends_merges_over_the_base_and_refuses_a_circle(tmp_path: Path):
+    from dcai.pipeline import load_pipeline_config
+
+    (tmp_path / "a.yaml").write_text("stages: [ingest, balance]\nbalance: {budget: 50, per_class: 0}\n")
+    (tmp_path / "b.yaml").write_text("extends: a.yaml\nbalance: {budget: 70}\n")
+    assert load_pipeline_config(tmp_path / "b.yaml")["balance"] == {"budget": 70, "per_class": 0}
+    (tmp_path / "c.yaml").write_text("extends: d.yaml\n")
+    (tmp_path / "d.yaml").write_text("extends: c.yaml\n")
+    with pytest.raises(ConfigError, match="circle"):
+        load_pipeline_config(tmp_path / "c.yaml")
