@@ -4,6 +4,7 @@ A decision line is ``{"key", "id", "decision", "reviewer", "time"}``; an undo li
 <key of the line it takes back>, "reviewer", "time"}``. ``key`` is the client's idempotency key: a
 request sent twice (a retry, a second tab replaying) is written once. Appends are serialised by a lock
 and each line is fsync'd before the request is answered, so a killed server or browser loses nothing.
+On an object store, which cannot append, each decision rewrites the log object whole (a put is atomic).
 The state of an image is its newest decision line that no undo took back.
 """
 
@@ -15,7 +16,6 @@ import threading
 import time
 from collections.abc import Iterable
 
-from dcai.errors import InputError
 from dcai.review.decisions import Decision, DecisionError, parse_decision
 from dcai.review.runfs import APP_DIR, RunFS
 
@@ -66,6 +66,7 @@ class DecisionLog:
         for e in parse_lines(text, source=self.path):
             self._remember(e)
         self._fd: int | None = None
+        self._whole: bytes | None = None  # the log's bytes, where the filesystem cannot append
         run.fs.create_dir(run.path(APP_DIR), recursive=True)
         if run.local:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -78,11 +79,17 @@ class DecisionLog:
             os.write(self._fd, data)
             os.fsync(self._fd)
             return
-        try:
-            with self.run.fs.open_append_stream(self.path) as f:
-                f.write(data)
-        except (NotImplementedError, OSError) as e:
-            raise InputError(f"{self.path}: this filesystem cannot append to the decision log ({e})") from e
+        if self._whole is None:
+            try:
+                with self.run.fs.open_append_stream(self.path) as f:
+                    f.write(data)
+                return
+            except NotImplementedError:  # an object store appends nothing: rewrite the object instead
+                self._whole = self.run.read_text(LOG).encode() if self.run.exists(LOG) else b""
+        # a put replaces the object whole or not at all; the lock orders the writers
+        self._whole += data
+        with self.run.fs.open_output_stream(self.path) as f:
+            f.write(self._whole)
 
     def record(
         self, *, key: str, reviewer: str, image: str | None = None, decision: str | None = None,

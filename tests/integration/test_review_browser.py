@@ -21,6 +21,7 @@ from dcai.review import log as rlog
 from dcai.review.runfs import RunFS
 from dcai.runs import Run
 from tests.helpers import make_review_run
+from tests.integration.test_s3 import BUCKET, s3_env  # noqa: F401 - the moto S3 server fixture
 
 REVIEWER = "tester"
 
@@ -245,3 +246,29 @@ def test_a_path_traversal_id_is_refused(run_info, serve):
     assert _get(server.base + f"/img/{run_info['broken']}")[0] == 404  # quarantined: nothing to show
     assert _get(server.base + f"/img/{run_info['planted'][0]}")[0] == 200
     assert _get(server.base + "/api/state", headers={"Host": "evil.example:80"})[0] == 403  # DNS rebinding
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("s3_env")
+def test_a_run_on_object_storage_is_served_and_its_log_kept(run_info, serve):
+    """The run folder on S3 (moto's server on 127.0.0.1): index, items and images read through pyarrow.fs;
+    the log, which S3 cannot append to, rewritten whole per decision; a killed server loses nothing."""
+    from dcai.storage import UriPath
+
+    local = run_info["run"]
+    uri = f"s3://{BUCKET}/review/run"
+    for p in local.rglob("*"):
+        if p.is_file():
+            (UriPath(uri) / p.relative_to(local).as_posix()).write_bytes(p.read_bytes())
+    server = serve(uri)
+    state = json.loads(_get(server.base + "/api/state")[1])
+    assert state["total"] == len(run_info["planted"]) + 2
+    csrf = _get(server.base + "/queue")[1].split('name="csrf" content="')[1].split('"')[0]
+    for k, rid in enumerate(run_info["planted"][:3]):
+        body = json.dumps({"key": f"k{k}", "id": rid, "decision": "remove"}).encode()
+        assert _get(server.base + "/api/decide", headers={"X-CSRF-Token": csrf}, data=body)[0] == 200
+    assert _get(server.base + f"/img/{run_info['planted'][0]}")[0] == 200
+    server.kill()
+    again = serve(uri)
+    assert json.loads(_get(again.base + "/api/state")[1])["done"] == 3
+    assert len(rlog.read_log(RunFS(uri))) == 3
