@@ -124,7 +124,7 @@ def make_review_run(
     mislabel_every: int = 2,
 ) -> dict:
     """A run built without Ray for the review app: ``01-ingest`` (label-book, train and val images, a
-    quarantined file, a duplicate pair dedup removed one of), ``02-vote`` (vote columns and a queue of
+    quarantined file, a duplicate pair dedup removed one of), ``02-flags`` (vote columns and a queue of
     planted mislabels, each suggesting its true class). ``extra_rows`` adds rows that reuse the images
     (a large run for timing), every ``flag_every``-th of them queued. Returns ids and the truth."""
     import pyarrow as pa
@@ -190,6 +190,6 @@ def make_review_run(
         q.write_queue(queue, ctx.workdir)
         return StageOutput(t, {"queued": queue.num_rows})
 
-    run.execute("vote", vote)
+    run.execute("flags", vote)  # not "vote": the report would want every vote column
     return {"run": run.root, "ids": ids, "planted": [r["id"] for r in mislabelled], "truth": truth,
             "copy": copy["id"], "broken": rows[-1 - extra_rows]["id"] if not extra_rows else None}  # fmt: skip

@@ -145,7 +145,7 @@ def test_ten_decisions_by_keyboard_survive_a_kill_and_apply_exactly(browser, run
     assert decided == expected
     again.kill()
 
-    before = Run(run).manifest("vote").to_pylist()
+    before = Run(run).manifest("flags").to_pylist()
     assert main(["review", "--apply", "--run", str(run)]) == 0
     after = Run(run).manifest().to_pylist()
     assert [r["id"] for r in after] == [r["id"] for r in before]

@@ -110,7 +110,7 @@ def test_apply_turns_the_log_into_a_review_stage(built, capsys):
     assert row[a]["label"] == info["truth"][a] and row[a]["reason"] == "review: ann relabel"
     assert row[b]["split"] == "removed" and row[b]["reason"] == "review: bob remove"
     assert row[c]["split"] == "train" and row[c]["review"] is None
-    before = Run(info["run"]).manifest("vote").to_pylist()
+    before = Run(info["run"]).manifest("flags").to_pylist()
     changed = [
         r["id"] for r, s in zip(before, t.to_pylist()) if (r["label"], r["split"]) != (s["label"], s["split"])
     ]
@@ -162,3 +162,7 @@ def test_the_map_lays_out_every_decodable_image(built):
     flagged = dict(zip(t.column("id").to_pylist(), t.column("flagged").to_pylist()))
     assert all(flagged[i] for i in info["planted"])
     assert "<svg" in mapping.svg(run) and "flagged" in mapping.svg(run)
+    from dcai.report.html import write_report
+
+    html = write_report(info["run"]).read_text()
+    assert "Embedding map" in html and html.count("<circle") >= out["points"]
