@@ -131,6 +131,23 @@ def headline(reports: dict[str, dict]) -> list[str]:
     return lines
 
 
+def check_paths(ctx: PipelineContext) -> None:
+    """Every path the pipeline was given, checked before the first stage: the input and ``--test`` exist,
+    the output and the run folder stay out of the input, and the output is one export may write to."""
+    from dcai.export import guard
+
+    for flag, p in (("--input", ctx.input_dir), ("--test", ctx.test_dir)):
+        if p and not storage.is_uri(p) and not Path(p).exists():
+            raise ConfigError(f"{p}: {flag} not found")
+    if ctx.test_dir and not Path(ctx.test_dir).is_dir():
+        raise ConfigError(f"{ctx.test_dir}: --test must be a folder of class folders")
+    guard.check_not_input(ctx.output_dir, [ctx.input_dir], flag="--output")
+    guard.check_not_input(ctx.run_dir, [ctx.input_dir], flag="--run")
+    if ctx.test_dir:
+        guard.check_not_input(ctx.output_dir, [ctx.test_dir], flag="--output")
+    guard.previous_files(storage.path(ctx.output_dir), keep=[storage.path(ctx.run_dir)], flag="--output")
+
+
 def run_pipeline(
     config_file: str | Path,
     *,
@@ -160,6 +177,7 @@ def run_pipeline(
         force=force,
         test_dir=str(Path(test_dir).resolve()) if test_dir else None,
     )
+    check_paths(ctx)
     reports: dict[str, dict] = {}
     started = time.time()
     for name in stages:

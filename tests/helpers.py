@@ -193,3 +193,35 @@ def make_review_run(
     run.execute("flags", vote)  # not "vote": the report would want every vote column
     return {"run": run.root, "ids": ids, "planted": [r["id"] for r in mislabelled], "truth": truth,
             "copy": copy["id"], "broken": rows[-1 - extra_rows]["id"] if not extra_rows else None}  # fmt: skip
+
+
+def make_ingested_run(run_dir: Path, source: Path, *, val_every: int = 3) -> Path:
+    """A run whose ``01-ingest`` lists every image of ``source/<class>/*`` in place, as ingest would, built
+    without Ray (for CLI cases that fail before Ray starts, and for export's body)."""
+    from dcai import manifest
+    from dcai.runs import Run, StageOutput
+
+    rows = []
+    for k, f in enumerate(sorted(source.glob("*/*"))):
+        split = "val" if k % val_every == 0 else "train"
+        rows.append(dict(id=manifest.row_id(str(f)), uri=str(f), source_uri=str(f), label=f.parent.name,
+                         split=split, origin="original"))  # fmt: skip
+    table = manifest.from_rows(rows)
+    layout = {"layout": "class", "source": str(source.resolve())}
+    Run(run_dir).execute("ingest", lambda t, ctx: StageOutput(table, layout), needs_input=False)
+    return run_dir
+
+
+def tree_hashes(root: Path) -> dict[str, str]:
+    """``{relative path: sha1}`` of every file below ``root`` (symlinks by target name): a before/after
+    fingerprint proving a command left a folder alone."""
+    import hashlib
+
+    out = {}
+    for p in sorted(root.rglob("*")):
+        rel = str(p.relative_to(root))
+        if p.is_symlink():
+            out[rel] = "link:" + os.readlink(p)
+        elif p.is_file():
+            out[rel] = hashlib.sha1(p.read_bytes()).hexdigest()
+    return out

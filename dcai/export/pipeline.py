@@ -32,7 +32,11 @@ def run(run_dir: str, cfg: ExportConfig, *, out: str, force: bool = False) -> tu
 
     def stage(table: pa.Table | None, ctx: StageContext) -> StageOutput:
         assert table is not None
-        return export(table, cfg, out_path, copy=partial(ray_copy, cfg=cfg))
+        ingested = ctx.run.report("ingest")  # its source folder is an input export must stay out of
+        inputs = (ingested["source"],) if ingested.get("layout") not in (None, "list") else ()
+        return export(
+            table, cfg, out_path, copy=partial(ray_copy, cfg=cfg), run_root=ctx.run.root, inputs=inputs
+        )
 
     _, report, ran = Run(run_dir).execute(
         STAGE, stage, config=cfg.to_dict(), extra_key=str(out_path), force=force

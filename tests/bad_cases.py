@@ -1,0 +1,192 @@
+"""Bad inputs a new user hits in the first hour, each run through the CLI as a user would
+(``python -m dcai ...`` in a subprocess): the test suite (tests/integration/test_bad_inputs.py) and
+``bench/bad_inputs.py`` run the same list.
+
+A case builds its files in a fresh folder and says what must come out: exit 2 and a message naming the
+file or key, or exit 0 with every planted file quarantined (or skipped) with its reason. Every case
+hashes the user's files (everything outside the run directory) before and after: none may change.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tests.helpers import make_good, make_ingested_run, tree_hashes
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Setup:
+    """What a case runs and what it expects."""
+
+    argv: list[str]  # after ``python -m dcai``
+    expect: list[str]  # fragments that must all appear in stderr (exit 2) or in the quarantine reasons
+    watched: Path  # the user's files: hashed before and after
+    code: int = 2
+    # exit 0 cases: {file name: reason fragment} read from the run's ingest report
+    quarantined: dict[str, str] = field(default_factory=dict)
+    run: Path | None = None  # the run directory, the one place a command may write (exit 0 cases)
+    timeout: float = 120.0
+    stdin: str | None = None
+
+
+@dataclass
+class Case:
+    name: str
+    build: Callable[[Path], Setup]
+    ray: bool = False  # starts a local Ray (slower): the case gets past the checks into a stage
+    inputs: int = 1  # how many bad inputs the case tries (a list of bad rows counts each row)
+
+
+@dataclass
+class Outcome:
+    name: str
+    ok: bool
+    code: int | None
+    traceback: bool
+    files_changed: list[str]
+    problems: list[str]
+    seconds: float
+    inputs: int
+    stderr: str = ""
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0", OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    e.pop("RAY_ADDRESS", None)  # a local Ray of its own, never a head someone else started
+    return e
+
+
+def _changed(before: dict[str, str], after: dict[str, str]) -> list[str]:
+    return sorted(k for k in before.keys() | after.keys() if before.get(k) != after.get(k))
+
+
+def run_case(case: Case, tmp: Path) -> Outcome:
+    """Build the case in ``tmp``, run its command, and check every promise."""
+    setup = case.build(tmp)
+    before = tree_hashes(setup.watched)
+    t0 = time.time()
+    problems: list[str] = []
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "dcai", *setup.argv],
+            cwd=ROOT,
+            env=env(),
+            capture_output=True,
+            text=True,
+            timeout=setup.timeout,
+            input=setup.stdin,
+        )
+        code, out, err = proc.returncode, proc.stdout, proc.stderr
+    except subprocess.TimeoutExpired as e:
+        code, out = None, (e.stdout or b"").decode() if isinstance(e.stdout, bytes) else (e.stdout or "")
+        err = (e.stderr or b"").decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
+        problems.append(f"no answer within {setup.timeout:.0f} s")
+    seconds = time.time() - t0
+    after = tree_hashes(setup.watched)
+    if setup.run is not None and setup.run.is_relative_to(setup.watched):
+        after = {k: v for k, v in after.items() if not (setup.watched / k).is_relative_to(setup.run)}
+        before = {k: v for k, v in before.items() if not (setup.watched / k).is_relative_to(setup.run)}
+    changed = _changed(before, after)
+    traceback = "Traceback" in err or "Traceback" in out
+    if code != setup.code and code is not None:
+        problems.append(f"exit {code}, expected {setup.code}")
+    if setup.code == 2:
+        lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+        for frag in setup.expect:
+            if frag not in err:
+                problems.append(f"stderr lacks {frag!r}")
+        if len(lines) > 1 and not problems:
+            problems.append(f"{len(lines)} lines on stderr, expected one")
+    if setup.quarantined:
+        problems += _check_quarantine(setup)
+    if traceback:
+        problems.append("a traceback")
+    if changed:
+        problems.append(f"{len(changed)} user file(s) changed: {changed[:3]}")
+    return Outcome(case.name, not problems, code, traceback, changed, problems, seconds, case.inputs, err)
+
+
+def _check_quarantine(setup: Setup) -> list[str]:
+    assert setup.run is not None
+    reports = sorted(setup.run.glob("*-ingest/report.json"))
+    if not reports:
+        return ["no ingest report"]
+    report = json.loads(reports[-1].read_text())
+    reasons = {
+        Path(q["uri"]).name if "://" not in q["uri"] else q["uri"]: q["reason"] for q in report["quarantine"]
+    }
+    problems = []
+    for name, frag in setup.quarantined.items():
+        if name not in reasons:
+            problems.append(f"{name} not quarantined")
+        elif frag not in reasons[name]:
+            problems.append(f"{name}: reason {reasons[name]!r} lacks {frag!r}")
+    text = json.dumps(report)
+    if "root:x:0" in text:
+        problems.append("a quarantine reason quotes a file's contents")
+    return problems
+
+
+# ---- the cases -----------------------------------------------------------------------------------
+
+
+def _source(tmp: Path, per_class: int = 2) -> Path:
+    make_good(tmp / "data", per_class=per_class)
+    return tmp / "data"
+
+
+def export_into_source(tmp: Path) -> Setup:
+    src = _source(tmp)
+    run = make_ingested_run(tmp / "run", src)
+    return Setup(["export", "--run", str(run), "--out", str(src)], [str(src), "--out"], src)
+
+
+def export_into_parent_of_source(tmp: Path) -> Setup:
+    src = _source(tmp)
+    run = make_ingested_run(tmp / "runs" / "r", src)
+    return Setup(["export", "--run", str(run), "--out", str(tmp)], [str(tmp), "--out"], src)
+
+
+def export_into_a_folder_of_user_files(tmp: Path) -> Setup:
+    src = _source(tmp)
+    run = make_ingested_run(tmp / "run", src)
+    mine = tmp / "mine"
+    (mine / "train").mkdir(parents=True)
+    (mine / "train" / "thesis.tex").write_text("years of work")
+    return Setup(["export", "--run", str(run), "--out", str(mine)], [str(mine), "not empty"], tmp / "mine")
+
+
+def pipeline_output_is_input(tmp: Path) -> Setup:
+    src = _source(tmp)
+    return Setup(
+        ["pipeline", "demo.yaml", "--input", str(src), "--output", str(src), "--preset", "tiny"],
+        [str(src), "--output overlaps the input"],
+        src,
+    )
+
+
+def pipeline_output_inside_input(tmp: Path) -> Setup:
+    src = _source(tmp)
+    return Setup(
+        ["pipeline", "demo.yaml", "--input", str(src), "--output", str(src / "out"), "--preset", "tiny"],
+        ["--output overlaps the input"],
+        src,
+    )
+
+
+CASES: list[Case] = [
+    Case("export --out = the ingested source folder", export_into_source),
+    Case("export --out = a folder holding the source", export_into_parent_of_source),
+    Case("export --out = a folder of the user's own files", export_into_a_folder_of_user_files),
+    Case("pipeline --output = --input", pipeline_output_is_input),
+    Case("pipeline --output inside --input", pipeline_output_inside_input),
+]
