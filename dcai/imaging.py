@@ -62,6 +62,18 @@ def read_many(uris: list[str], *, threads: int = 8) -> list[bytes]:
         return list(pool.map(read_bytes, uris))
 
 
+def _kind(data: bytes) -> str:
+    """What unrecognised bytes look like, without quoting them: a reason lands in report.json and the HTML
+    report, and must never copy a file's contents (a CSV row can point at /etc/passwd)."""
+    head = data[:4096]
+    try:
+        head.decode("utf-8")
+        text = b"\x00" not in head
+    except UnicodeDecodeError:
+        text = False
+    return f"{'text' if text else 'binary data'}, {len(data):,} bytes"
+
+
 def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
     """Decode and normalise one image, or raise :class:`BadImage` with the reason."""
     if len(data) == 0:
@@ -71,7 +83,7 @@ def decode(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
             warnings.simplefilter("ignore")
             img: Image.Image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise BadImage(f"not an image: no known image format (file starts with {data[:8]!r})") from None
+        raise BadImage(f"not an image: no known image format ({_kind(data)})") from None
     except Image.DecompressionBombError as e:
         raise BadImage(f"decompression bomb: {e}") from None
     except Exception as e:

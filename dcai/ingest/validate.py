@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 
 import pyarrow as pa
 
@@ -17,12 +18,26 @@ from dcai import imaging, manifest
 QUARANTINE_PREFIX = "ingest: "
 
 
+SPECIAL = {
+    stat.S_IFIFO: "a FIFO (named pipe)",
+    stat.S_IFSOCK: "a socket",
+    stat.S_IFCHR: "a character device",
+    stat.S_IFBLK: "a block device",
+}
+
+
 def _read(uri: str) -> bytes:
     """File bytes, or :class:`imaging.BadImage` naming why the path cannot be read."""
     if "://" not in uri or uri.startswith("file://"):
         p = uri.removeprefix("file://")
         if os.path.islink(p) and not os.path.exists(p):
             raise imaging.BadImage(f"unreadable path: broken symlink to {os.readlink(p)!r}")
+        try:
+            kind = SPECIAL.get(stat.S_IFMT(os.stat(p).st_mode))
+        except OSError:
+            kind = None  # the read below names the problem
+        if kind is not None:  # opening a FIFO waits for a writer forever; a device never ends
+            raise imaging.BadImage(f"unreadable path: {kind}, not a regular file (skipped)")
     try:
         return imaging.read_bytes(uri)
     except IsADirectoryError:
@@ -32,7 +47,20 @@ def _read(uri: str) -> bytes:
     except FileNotFoundError:
         raise imaging.BadImage("unreadable path: file not found") from None
     except OSError as e:
-        raise imaging.BadImage(f"unreadable path: {e.strerror or e}") from None
+        raise imaging.BadImage(f"unreadable path: {e.strerror or type(e).__name__}") from None
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+        if "Unrecognized filesystem" in str(e) or isinstance(e, pa.ArrowNotImplementedError):
+            raise imaging.BadImage(
+                f"unreadable path: unsupported URI scheme {uri.split('://', 1)[0]!r} (local paths and "
+                "pyarrow.fs URIs: file://, s3://, gs://, hdfs://)"
+            ) from None
+        raise imaging.BadImage(
+            f"unreadable path: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
+        ) from None
+    except pa.ArrowException as e:  # an object store's own error (no such bucket, denied, unreachable)
+        raise imaging.BadImage(
+            f"unreadable path: {type(e).__name__}: {str(e).splitlines()[0][:200]}"
+        ) from None
 
 
 def validate_records(

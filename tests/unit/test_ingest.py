@@ -145,3 +145,30 @@ def test_uri_scan_finds_the_same_records_as_the_local_walk(tmp_path):
         assert all(r["size"] > 0 for r in remote)
     with pytest.raises(scan.SourceError, match="no such folder"):
         scan._scan_uri(UriPath(f"file://{tmp_path / 'absent'}"))
+
+
+def test_special_files_and_odd_uris_are_quarantined_each_with_its_reason(tmp_path):
+    import socket
+
+    fifo, sock = tmp_path / "pipe.png", tmp_path / "sock.png"
+    os.mkfifo(fifo)
+    s = socket.socket(socket.AF_UNIX)
+    s.bind(str(sock))
+    secret = tmp_path / "passwd.png"
+    secret.write_text("root:x:0:0:root:/root:/bin/bash\n")
+    uris = {
+        str(fifo): "a FIFO (named pipe), not a regular file",
+        str(sock): "a socket, not a regular file",
+        "/dev/null": "a character device, not a regular file",
+        "http://example.invalid/a.png": "unsupported URI scheme 'http'",
+        "nosuch://bucket/a.png": "unsupported URI scheme 'nosuch'",
+        str(secret): "not an image: no known image format (text, 32 bytes)",
+    }
+    try:
+        rows = _validate([{"uri": u, "label": "i", "source_split": "train"} for u in uris], tmp_path)
+    finally:
+        s.close()
+    reasons = dict(zip(rows.column("source_uri").to_pylist(), rows.column("reason").to_pylist()))
+    for u, fragment in uris.items():
+        assert fragment in reasons[u]
+    assert not any("root" in r for r in reasons.values())  # a reason never quotes a file's contents
