@@ -21,6 +21,7 @@ import yaml
 from dcai import storage
 from dcai.config import ConfigError, deep_merge, parse_sets
 from dcai.runs import Run
+from dcai.stages import BY_NAME
 
 NOT_ABLATED = ("ingest", "export", "report", "evaluate", "evaluate_raw")
 
@@ -38,6 +39,8 @@ def variant_config(data: dict[str, Any], stages: list[str]) -> dict[str, Any]:
     """The full config with ``stages``; without tune, augment falls back on its own policy."""
     out = json.loads(json.dumps(data))  # a deep copy of plain YAML data
     out["stages"] = stages
+    for name in [k for k in out if k in BY_NAME and k not in stages]:
+        del out[name]  # a left-out stage's section would be refused: no stage of the variant reads it
     if "tune" not in stages and isinstance(out.get("augment"), dict):
         out["augment"]["tuned"] = False
     return out
@@ -108,8 +111,8 @@ def ablate(
     from dcai.pipeline import load_pipeline_config, resolve_config, run_pipeline
 
     path = resolve_config(config_file)
-    data = deep_merge(load_pipeline_config(path), parse_sets(sets))
-    stages = list(data.get("stages") or [])
+    data = load_pipeline_config(path)  # --set stays a layer of its own, over the preset
+    stages = list(deep_merge(data, parse_sets(sets)).get("stages") or [])
     if "evaluate" not in stages:
         raise ConfigError(f"{path}: --ablate scores each variant with the evaluate stage; add it to 'stages'")
     out = Path(output_dir).resolve()
@@ -127,8 +130,11 @@ def ablate(
         print(
             f"== ablate: {name} (the full run's {', '.join(shared[name]) or 'no'} stages reused)", flush=True
         )
+        keys = {kv: kv.split("=", 1)[0] for kv in sets}
+        kept_sets = [kv for kv, k in keys.items() if k.split(".")[0] in (*kept, "preset") and k != "stages"
+                     and not (k == "augment.tuned" and "tune" not in kept)]  # fmt: skip
         summary = run_pipeline(cfg, input_dir=input_dir, output_dir=str(where / "export"), run_dir=str(where / "run"),
-                               preset=preset, force=force, test_dir=test_dir)  # fmt: skip
+                               sets=kept_sets, preset=preset, force=force, test_dir=test_dir)  # fmt: skip
         results[name] = summary["reports"]["evaluate"]
     rows = table(results)
     report = {"stages": stages, "variants": {k: v.get("test") for k, v in results.items()}, "rows": rows,

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Any, TypeVar
 
-from dcai.config import StageConfig, load
+from dcai.config import ConfigError, StageConfig, load
 from dcai.errors import InputError
 from dcai.stage import Stage
 from dcai.stages import STAGES
@@ -33,9 +33,23 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 def _common(p: argparse.ArgumentParser, *, run: bool = True) -> None:
     if run:
         p.add_argument("--run", required=True, help="run directory (runs/<name>)")
-    p.add_argument("--config", help="YAML config file for this stage")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
-    p.add_argument("--preset", help="named preset, e.g. tiny (runs on a laptop CPU in seconds)")
+    p.add_argument(
+        "--config",
+        metavar="FILE.yaml",
+        help="YAML config: this stage's options, or a pipeline config (its section)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set one option (repeatable); an unknown key or a value of the wrong type is an error naming it",
+    )
+    p.add_argument(
+        "--preset",
+        help="named preset: tiny runs on a laptop CPU in seconds. Precedence, lowest first: "
+        "defaults, --config, --preset, this verb's own flags, --set",
+    )
     p.add_argument("--force", action="store_true", help="rerun even if the output is up to date")
     p.add_argument("--json", action="store_true", help="print the stage's report.json as the last line")
 
@@ -43,20 +57,28 @@ def _common(p: argparse.ArgumentParser, *, run: bool = True) -> None:
 def config_from_args(cls: type[C], args: argparse.Namespace, section: str, **overrides: Any) -> C:
     """Load ``cls`` from ``--config`` (its ``section`` if the file is a pipeline config), preset and ``--set``;
     ``overrides`` (the verb's own flags; None = not given) sit between the file and ``--set``."""
-    section_in_file = None
+    base = None
     if args.config:
         from dcai.config import load_yaml
 
         data = load_yaml(args.config)
-        section_in_file = section if section in data else None
-    return load(
-        cls,
-        args.config,
-        args.set,
-        preset=args.preset,
-        section=section_in_file,
-        overrides={k: v for k, v in overrides.items() if v is not None},
-    )
+        # a pipeline config (``stages:``) or a file of sections gives this stage's section; else the
+        # whole file is this stage's config
+        base = data.get(section) or {} if "stages" in data or section in data else data
+        if not isinstance(base, dict):
+            raise ConfigError(
+                f"{args.config}: section {section!r} must be a mapping of options, got {base!r}"
+            )
+    try:
+        return load(
+            cls,
+            sets=args.set,
+            base=base,
+            preset=args.preset,
+            overrides={k: v for k, v in overrides.items() if v is not None},
+        )
+    except ConfigError as e:
+        raise ConfigError(f"{args.config}: {e}" if args.config else str(e)) from None
 
 
 def run_stage(stage: Stage, args: argparse.Namespace) -> dict:
@@ -134,26 +156,59 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
         handlers[stage.name] = partial(run_stage, stage)
 
     p = sub.add_parser("report", help="write RUN_DIR/report.html")
-    p.add_argument("--run", required=True)
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--run", required=True, help="run directory (runs/<name>) to describe")
+    p.add_argument("--json", action="store_true", help="print the report's path as JSON on the last line")
     handlers["report"] = cmd_report
 
-    p = sub.add_parser("pipeline", help="run a configured sequence of stages end to end, resumably")
-    p.add_argument("config_file", metavar="CONFIG.yaml")
-    p.add_argument("--input", required=True)
-    p.add_argument("--output", required=True, help="where the exported dataset goes")
-    p.add_argument("--run", default=None, help="run directory (default: <output>/run)")
-    p.add_argument("--test", default=None, metavar="DIR", help="class-folder test set for evaluate stages")
-    p.add_argument("--set", action="append", default=[], metavar="STAGE.KEY=VALUE")
-    p.add_argument("--preset", default=None)
-    p.add_argument("--force", action="store_true")
+    p = sub.add_parser(
+        "pipeline",
+        help="run a configured sequence of stages end to end, resumably",
+        description="Run the stages CONFIG.yaml lists, in order; rerun after a kill to resume after the last "
+        "complete stage. Config precedence, lowest first: stage defaults, the file's section, --preset, "
+        "--set. Every path and the whole config are checked before the first stage runs.",
+    )
+    p.add_argument(
+        "config_file",
+        metavar="CONFIG.yaml",
+        help="a pipeline config: a path, or a shipped one (demo.yaml, "
+        "competition.yaml, competition-gpu.yaml)",
+    )
+    p.add_argument(
+        "--input",
+        required=True,
+        help="the data: ROOT/<split>/<class>/*, ROOT/<class>/* or a CSV/Parquet list",
+    )
+    p.add_argument(
+        "--output",
+        required=True,
+        help="where the exported dataset goes: a new or empty folder, or an earlier "
+        "export; never inside the input",
+    )
+    p.add_argument("--run", default=None, help="run directory (default: OUTPUT/run)")
+    p.add_argument(
+        "--test",
+        default=None,
+        metavar="DIR",
+        help="class-folder test set that evaluate stages score (checked before the first stage)",
+    )
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="STAGE.KEY=VALUE",
+        help="set one option of one stage (repeatable), over the file and the preset",
+    )
+    p.add_argument(
+        "--preset", default=None, help="tiny: every stage at laptop size, whatever the file's sections say"
+    )
+    p.add_argument("--force", action="store_true", help="rerun every stage even if its output is up to date")
     p.add_argument(
         "--ablate",
         action="store_true",
         help="also run the pipeline once without each data stage and report what each one added "
         "(OUTPUT/ablation.json, the run's report.html)",
     )
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print the summary as JSON on the last line")
     handlers["pipeline"] = cmd_pipeline
     return parser, handlers
 

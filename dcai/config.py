@@ -7,6 +7,8 @@ Each stage defines ``@dataclass(frozen=True) class XConfig(StageConfig)`` and ch
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import numbers
 import os
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -76,21 +78,71 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     return data
 
 
+def stage_label(cls: type) -> str:
+    """``VoteConfig`` → ``vote``: how messages name a stage's config."""
+    return cls.__name__.removesuffix("Config").lower()
+
+
+def unknown_message(what: str, name: str, valid: Iterable[str]) -> str:
+    """``unknown key 'epoch' (did you mean 'epochs'?); valid: ...``: the error for any misspelt name."""
+    valid = sorted(valid)
+    close = difflib.get_close_matches(name, valid, n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return f"unknown {what} {name!r}{hint}; valid: {', '.join(valid)}"
+
+
+_KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _is_bool(v: Any) -> bool:
+    return isinstance(v, bool) or type(v).__name__ == "bool_"  # numpy's bool too (a Tune sample)
+
+
+def _scalar(label: str, key: str, t: Any, v: Any) -> Any:
+    """``v`` as the scalar type ``t`` (an int is a fine float; numpy scalars count as their kind), or a
+    ConfigError naming the key."""
+    if t is Any or t not in _KINDS:
+        return v
+    if t is bool:
+        ok = _is_bool(v)
+    elif t is int:
+        ok = isinstance(v, numbers.Integral) and not _is_bool(v)
+    elif t is float:
+        ok = isinstance(v, numbers.Real) and not _is_bool(v)
+    else:
+        ok = isinstance(v, str)
+    if not ok:
+        raise ConfigError(f"{label}: {key} must be {_KINDS[t]}, got {v!r}")
+    return t(v)
+
+
+def check_value(label: str, key: str, t: Any, v: Any) -> Any:
+    """``v`` checked (and converted: a list to a tuple, an int to a float) against the field type ``t``."""
+    origin, args = getattr(t, "__origin__", None), tuple(getattr(t, "__args__", ()))
+    if t is tuple or origin is tuple:
+        items = list(v) if isinstance(v, (list, tuple)) else [v]
+        item_t = args[0] if args else Any
+        return tuple(_scalar(label, f"{key}[{i}]", item_t, x) for i, x in enumerate(items))
+    if t is dict or origin is dict:
+        if not isinstance(v, Mapping):
+            raise ConfigError(f"{label}: {key} must be a mapping (key: value, ...), got {v!r}")
+        value_t = args[-1] if len(args) == 2 else Any
+        if value_t in _KINDS:
+            return {k: _scalar(label, f"{key}.{k}", value_t, x) for k, x in v.items()}
+        return dict(v)
+    return _scalar(label, key, t, v)
+
+
 def from_mapping(cls: type[T], data: Mapping[str, Any]) -> T:
-    """Build ``cls`` from a mapping, refusing unknown keys with the list of valid ones."""
+    """Build ``cls`` from a mapping: unknown keys refused with a close match and the valid ones, each
+    value checked against its field's type with the key named (``vote: epochs must be an integer``)."""
+    label = stage_label(cls)
     names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        raise ConfigError(f"{cls.__name__}: unknown key(s) {unknown}; valid keys: {sorted(names)}")
+    for k in data:
+        if k not in names:
+            raise ConfigError(f"{label}: {unknown_message('key', str(k), names)}")
     hints = get_type_hints(cls)
-    kwargs = {}
-    for k, v in data.items():
-        t = hints.get(k)
-        if t is tuple or getattr(t, "__origin__", None) is tuple:
-            v = tuple(v) if isinstance(v, (list, tuple)) else (v,)
-        elif t is float and isinstance(v, int) and not isinstance(v, bool):
-            v = float(v)
-        kwargs[k] = v
+    kwargs = {k: check_value(label, k, hints.get(k, Any), v) for k, v in data.items()}
     return cls(**kwargs)
 
 
@@ -101,21 +153,26 @@ def load(
     *,
     preset: str | None = None,
     section: str | None = None,
+    base: Mapping[str, Any] | None = None,
     overrides: Mapping[str, Any] | None = None,
 ) -> T:
-    """Defaults ← preset ← YAML file (optionally one ``section`` of it) ← overrides ← ``--set``."""
-    data: dict[str, Any] = {}
-    if preset:
-        if preset not in cls.PRESETS:
-            raise ConfigError(
-                f"{cls.__name__}: unknown preset {preset!r}; choose from {sorted(cls.PRESETS) or 'none'}"
-            )
-        data = deep_merge(data, cls.PRESETS[preset])
+    """Defaults ← YAML file (optionally one ``section`` of it) or ``base`` ← preset ← overrides ← ``--set``.
+
+    The preset comes after the file, so ``--preset tiny`` is tiny whatever the file's sections say;
+    a verb's own flags (``overrides``) and ``--set`` come after the preset, as they are typed for this run.
+    """
+    data: dict[str, Any] = dict(base or {})
     if path:
         file_data = load_yaml(path)
         if section is not None:
             file_data = file_data.get(section) or {}
         data = deep_merge(data, file_data)
+    if preset:
+        if preset not in cls.PRESETS:
+            raise ConfigError(
+                f"{stage_label(cls)}: unknown preset {preset!r}; choose from {sorted(cls.PRESETS) or 'none'}"
+            )
+        data = deep_merge(data, cls.PRESETS[preset])
     if overrides:
         data = deep_merge(data, overrides)
     data = deep_merge(data, parse_sets(sets))

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from dcai import stages, storage
-from dcai.config import ConfigError, deep_merge, load, load_yaml, parse_sets
+from dcai.config import ConfigError, deep_merge, load, load_yaml, parse_sets, unknown_message
 from dcai.stage import Call, PipelineContext, Stage
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -35,11 +35,42 @@ def _preset_for(cls, preset: str | None) -> str | None:
     return preset if preset in getattr(cls, "PRESETS", {}) else None
 
 
-def _config(stage: Stage, call: Call, preset: str | None):
-    return load(stage.config, preset=_preset_for(stage.config, preset), overrides=call.overrides)
+def _config(stage: Stage, call: Call, preset: str | None, pinned: dict[str, Any] | None = None):
+    """A stage's config: its section ← the preset ← ``--set STAGE.KEY`` (``pinned``): the preset comes
+    after the file, so ``--preset tiny`` is tiny whatever the file's sections say."""
+    pinned = {k: v for k, v in (pinned or {}).items() if k in call.overrides}
+    return load(stage.config, base=call.overrides, preset=_preset_for(stage.config, preset), overrides=pinned)
 
 
-def check_sections(path: Path, data: dict, preset: str | None) -> None:
+TOP_LEVEL = ("stages", "preset")  # a pipeline file's keys besides one section per listed stage
+
+
+def check_top_level(path: Path, data: dict, stage_names: list[str]) -> None:
+    """Every top-level key of the file is ``stages``, ``preset`` or the section of a listed stage."""
+    for key in data:
+        if key in TOP_LEVEL or key in stage_names:
+            continue
+        if key in stages.BY_NAME or key == REPORT:
+            raise ConfigError(
+                f"{path}: section {key!r} is for a stage that is not in stages: {stage_names}; add it "
+                "there or remove the section"
+            )
+        raise ConfigError(f"{path}: {unknown_message('section', str(key), [*TOP_LEVEL, *stage_names])}")
+
+
+def check_sets(sets_data: dict, stage_names: list[str]) -> None:
+    """``--set STAGE.KEY=VALUE`` names a listed stage (``--set preset=tiny`` is the one top-level key)."""
+    for key, value in sets_data.items():
+        if key in TOP_LEVEL:
+            continue
+        if key not in stage_names or not isinstance(value, dict):
+            raise ConfigError(
+                f"--set {key}{'.KEY' if isinstance(value, dict) else ''}=VALUE: pipeline --set takes "
+                f"STAGE.KEY=VALUE; {unknown_message('stage', str(key), stage_names)}"
+            )
+
+
+def check_sections(path: Path, data: dict, preset: str | None, sets_data: dict | None = None) -> None:
     """Load every named stage's section into its config class; a ConfigError names file and stage.
 
     Every section is checked before the first stage runs, so a typo in the last section fails in a
@@ -55,7 +86,7 @@ def check_sections(path: Path, data: dict, preset: str | None) -> None:
         if not isinstance(section, dict):
             raise ConfigError(f"{path}: section {name!r} must be a mapping of options, got {section!r}")
         try:
-            _config(stage, stage.pipeline(blank, section), preset)
+            _config(stage, stage.pipeline(blank, section), preset, (sets_data or {}).get(name))
         except (ConfigError, TypeError, ValueError) as e:
             raise ConfigError(f"{path}: section {name!r}: {e}") from e
 
@@ -88,7 +119,9 @@ def load_pipeline_config(path: str | Path, *, _seen: tuple[Path, ...] = ()) -> d
     return deep_merge(parent, data)
 
 
-def run_step(name: str, ctx: PipelineContext, section: dict[str, Any]) -> dict:
+def run_step(
+    name: str, ctx: PipelineContext, section: dict[str, Any], pinned: dict[str, Any] | None = None
+) -> dict:
     """One ``stages:`` entry: the stage's section (and the pipeline's folders) → config and inputs → its run."""
     stage = _step(name)
     if stage is None:
@@ -97,7 +130,8 @@ def run_step(name: str, ctx: PipelineContext, section: dict[str, Any]) -> dict:
         return {"report": str(write_report(ctx.run_dir))}
     assert stage.pipeline is not None
     call = stage.pipeline(ctx, section)
-    report, _ = stage.run(ctx.run_dir, _config(stage, call, ctx.preset), force=ctx.force, **call.inputs)
+    cfg = _config(stage, call, ctx.preset, pinned)
+    report, _ = stage.run(ctx.run_dir, cfg, force=ctx.force, **call.inputs)
     print(stage.summary(report))
     return report
 
@@ -148,6 +182,26 @@ def check_paths(ctx: PipelineContext) -> None:
     guard.previous_files(storage.path(ctx.output_dir), keep=[storage.path(ctx.run_dir)], flag="--output")
 
 
+def check_config(path: Path, sets: Iterable[str], preset: str | None) -> tuple[dict, dict]:
+    """The whole config checked before anything runs: the stages, every top-level key, every ``--set``
+    and every section's values. Returns the file merged with ``--set``, and the ``--set`` part alone."""
+    file_data = load_pipeline_config(path)
+    sets_data = parse_sets(sets)
+    data = deep_merge(file_data, sets_data)
+    stage_names = data.get("stages")
+    if not stage_names or not isinstance(stage_names, list):
+        raise ConfigError(f"{path}: needs a 'stages' list, e.g. stages: [ingest, dedup, export]")
+    for name in stage_names:  # fail on an unknown stage before any work is done
+        if name != REPORT and name not in stages.BY_NAME:
+            known = [s.name for s in stages.STAGES if s.pipeline is not None] + [REPORT]
+            raise ConfigError(f"{path}: stages: {unknown_message('stage', str(name), known)}")
+        _step(name)
+    check_top_level(path, file_data, stage_names)
+    check_sets(sets_data, stage_names)
+    check_sections(path, data, preset or data.get("preset"), sets_data)
+    return data, sets_data
+
+
 def run_pipeline(
     config_file: str | Path,
     *,
@@ -161,14 +215,9 @@ def run_pipeline(
 ) -> dict:
     """Run every stage the config names, in order; returns a summary with each stage's report."""
     path = resolve_config(config_file)
-    data = deep_merge(load_pipeline_config(path), parse_sets(sets))
-    stages = data.get("stages")
-    if not stages or not isinstance(stages, list):
-        raise ConfigError(f"{path}: needs a 'stages' list, e.g. stages: [ingest, dedup, export]")
-    for name in stages:
-        _step(name)  # fail on an unknown stage before any work is done
+    data, sets_data = check_config(path, sets, preset)
+    stages = data["stages"]
     preset = preset or data.get("preset")
-    check_sections(path, data, preset)
     ctx = PipelineContext(
         input_dir=str(input_dir),
         output_dir=str(storage.path(output_dir)),  # a local folder or any pyarrow.fs URI
@@ -183,7 +232,7 @@ def run_pipeline(
     for name in stages:
         t0 = time.time()
         print(f"== {name}", flush=True)
-        reports[name] = run_step(name, ctx, data.get(name) or {})
+        reports[name] = run_step(name, ctx, data.get(name) or {}, sets_data.get(name))
         print(f"   {name} done in {time.time() - t0:.1f} s", flush=True)
     from dcai.report.html import write_report
 

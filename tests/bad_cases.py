@@ -183,10 +183,106 @@ def pipeline_output_inside_input(tmp: Path) -> Setup:
     )
 
 
+def _config_case(text: str, sets: list[str], expect: list[str], *, verb: str = "pipeline"):
+    def build(tmp: Path) -> Setup:
+        src = _source(tmp)
+        cfg = tmp / "cfg" / "p.yaml"
+        cfg.parent.mkdir()
+        cfg.write_text(text)
+        sets_argv = [a for kv in sets for a in ("--set", kv)]
+        if verb == "pipeline":
+            argv = ["pipeline", str(cfg), "--input", str(src), "--output", str(tmp / "out"), *sets_argv]
+        else:
+            run = make_ingested_run(tmp / "run", src)
+            argv = [verb, "--run", str(run), "--config", str(cfg), *sets_argv]
+        return Setup(argv, expect, tmp / "data")
+
+    return build
+
+
+def _verb_set_case(verb: str, sets: list[str], expect: list[str]):
+    def build(tmp: Path) -> Setup:
+        src = _source(tmp)
+        run = make_ingested_run(tmp / "run", src)
+        return Setup([verb, "--run", str(run), *(a for kv in sets for a in ("--set", kv))], expect, src)
+
+    return build
+
+
+def pipeline_missing_test(tmp: Path) -> Setup:
+    src = _source(tmp)
+    return Setup(
+        [
+            "pipeline",
+            "demo.yaml",
+            "--input",
+            str(src),
+            "--output",
+            str(tmp / "out"),
+            "--test",
+            str(tmp / "tset"),
+        ],
+        [str(tmp / "tset"), "--test not found"],
+        src,
+    )
+
+
+def pipeline_missing_input(tmp: Path) -> Setup:
+    _source(tmp)
+    return Setup(
+        ["pipeline", "demo.yaml", "--input", str(tmp / "nope"), "--output", str(tmp / "out")],
+        [str(tmp / "nope"), "--input not found"],
+        tmp / "data",
+    )
+
+
+PIPE = "stages: [ingest, dedup, vote, export]\n"
+
 CASES: list[Case] = [
     Case("export --out = the ingested source folder", export_into_source),
     Case("export --out = a folder holding the source", export_into_parent_of_source),
     Case("export --out = a folder of the user's own files", export_into_a_folder_of_user_files),
     Case("pipeline --output = --input", pipeline_output_is_input),
     Case("pipeline --output inside --input", pipeline_output_inside_input),
+    Case(
+        "config: a misspelt section (ingset:)",
+        _config_case(PIPE + "ingset: {}\n", [], ["'ingset'", "'ingest'"]),
+    ),
+    Case(
+        "config: a misspelt stage (exprot)",
+        _config_case("stages: [ingest, exprot]\n", [], ["'exprot'", "'export'"]),
+    ),
+    Case(
+        "config: a section of an unlisted stage",
+        _config_case(PIPE + "tune: {}\n", [], ["'tune'", "not in stages"]),
+    ),
+    Case(
+        "config: a value of the wrong type",
+        _config_case(PIPE + "vote: {folds: many}\n", [], ["vote: folds must be an integer, got 'many'"]),
+    ),
+    Case(
+        "pipeline --set nonsense=3",
+        _config_case(PIPE, ["nonsense=3"], ["--set nonsense", "unknown stage 'nonsense'"]),
+    ),
+    Case(
+        "pipeline --set vote.epochs=abc",
+        _config_case(PIPE, ["vote.epochs=abc"], ["vote: epochs must be an integer, got 'abc'"]),
+    ),
+    Case(
+        "pipeline --set vote.epoch=3",
+        _config_case(PIPE, ["vote.epoch=3"], ["unknown key 'epoch'", "'epochs'"]),
+    ),
+    Case(
+        "vote --set epochs=abc",
+        _verb_set_case("vote", ["epochs=abc"], ["vote: epochs must be an integer, got 'abc'"]),
+    ),
+    Case("vote --set nonsense=3", _verb_set_case("vote", ["nonsense=3"], ["vote: unknown key 'nonsense'"])),
+    Case(
+        "dedup --config with a wrong type",
+        _config_case(
+            "dedup: {threshold: high}\n", [], ["dedup: threshold must be a number, got 'high'"], verb="dedup"
+        ),
+    ),
+    Case("pipeline --test DIR that is not there", pipeline_missing_test),
+    Case("pipeline --input that is not there", pipeline_missing_input),
 ]

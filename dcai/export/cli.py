@@ -9,7 +9,13 @@ from dcai.stage import Call, PipelineContext, Stage, lazy
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True)
+    p.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="a new or empty folder, or an earlier export of dcai's (only its files are replaced); never "
+        "a folder that holds the run's images",
+    )
     p.add_argument("--max-images", type=int, default=None, help="cap on train+val images (default 10000)")
     p.add_argument("--trim", action="store_true", help="trim to the cap (balanced) instead of failing")
 

@@ -14,12 +14,15 @@ from dcai.ablate import variants
 from dcai.runs import Run
 
 ROOT = Path(__file__).resolve().parents[2]
-CONFIG = """
-stages: [ingest, dedup, augment, balance, export, evaluate]
-augment: {target_per_class: 20, sources: {affine: 1, autoaugment: 0, mirror: 0, heavy: 0, crop: 0, compose: 0}}
-balance: {budget: 300}
-evaluate: {seeds: 2, epochs: 1}
-"""
+CONFIG = "stages: [ingest, dedup, augment, balance, export, evaluate]\n"
+# over --preset tiny (a preset comes after the file's sections; --set after the preset)
+SETS = [
+    "augment.target_per_class=20",
+    "augment.sources={affine: 1, autoaugment: 0, mirror: 0, heavy: 0, crop: 0, compose: 0}",
+    "balance.budget=300",
+    "evaluate.seeds=2",
+    "evaluate.epochs=1",
+]
 
 
 def test_variants_leave_out_one_data_stage_each():
@@ -39,7 +42,8 @@ def test_ablate_runs_each_variant_and_reports_what_each_stage_added(tmp_path: Pa
     out = subprocess.run(
         [sys.executable, "-m", "dcai", "pipeline", str(tmp_path / "tiny.yaml"), "--input",
          str(tmp_path / "synth" / "data"), "--output", str(tmp_path / "out"), "--test",
-         str(tmp_path / "synth" / "test"), "--preset", "tiny", "--ablate"],
+         str(tmp_path / "synth" / "test"), "--preset", "tiny", "--ablate",
+         *(a for kv in SETS for a in ("--set", kv))],
         env=env, cwd=ROOT, capture_output=True, text=True,
     )  # fmt: skip
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

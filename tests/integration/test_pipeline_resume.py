@@ -19,11 +19,16 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIG = """
 stages: [ingest, dedup, vote, clean, augment, balance, split, export, evaluate]
 clean: {auto: true}  # 2-epoch vote models are unsure of everything: clean acts on little or nothing
-augment: {target_per_class: 30, sources: {autoaugment: 1, mirror: 1, heavy: 0, crop: 0, compose: 0}}
-balance: {budget: 400}
-split: {n_folds: 4}
-evaluate: {seeds: 1, epochs: 1}
 """
+# over --preset tiny (a preset comes after the file's sections; --set after the preset)
+SETS = [
+    "augment.target_per_class=30",
+    "augment.sources={autoaugment: 1, mirror: 1, heavy: 0, crop: 0, compose: 0}",
+    "balance.budget=400",
+    "split.n_folds=4",
+    "evaluate.seeds=1",
+    "evaluate.epochs=1",
+]
 
 
 def _env() -> dict[str, str]:
@@ -36,7 +41,7 @@ def _pipeline(tmp_path: Path) -> list[str]:
     return [
         sys.executable, "-m", "dcai", "pipeline", str(tmp_path / "tiny.yaml"),
         "--input", str(tmp_path / "synth" / "data"), "--output", str(tmp_path / "out"),
-        "--preset", "tiny",
+        "--preset", "tiny", *(a for kv in SETS for a in ("--set", kv)),
     ]  # fmt: skip
 
 

@@ -99,3 +99,40 @@ def test_extends_merges_over_the_base_and_refuses_a_circle(tmp_path: Path):
     (tmp_path / "d.yaml").write_text("extends: c.yaml\n")
     with pytest.raises(ConfigError, match="circle"):
         load_pipeline_config(tmp_path / "c.yaml")
+
+
+def _effective(config: str, preset: str | None, sets: list[str], name: str):
+    path = pipeline.resolve_config(config)
+    data, sets_data = pipeline.check_config(path, sets, preset)
+    stage = stages.get(name)
+    assert stage.pipeline is not None
+    blank = pipeline.PipelineContext(input_dir="", output_dir="", run_dir="", preset=preset, force=False)
+    return pipeline._config(stage, stage.pipeline(blank, data.get(name) or {}), preset, sets_data.get(name))
+
+
+def test_tiny_is_tiny_whatever_the_file_says_and_set_has_the_last_word():
+    vote = _effective("competition.yaml", "tiny", [], "vote")
+    assert (vote.folds, vote.epochs) == (2, 2)  # the file says 5 folds x 30 epochs
+    assert _effective("competition.yaml", "tiny", [], "evaluate").seeds == 2  # the file says 3
+    assert _effective("competition.yaml", "tiny", ["vote.epochs=3"], "vote").epochs == 3
+    assert _effective("competition.yaml", None, [], "vote").epochs == 30
+
+
+@pytest.mark.parametrize(
+    "text, sets, message",
+    [
+        ("stages: [ingest, export]\ningset: {}\n", [], r"unknown section 'ingset' \(did you mean 'ingest'\?\)"),
+        ("stages: [ingest, exprot]\n", [], r"unknown stage 'exprot' \(did you mean 'export'\?\)"),
+        ("stages: [ingest]\ntune: {}\n", [], r"section 'tune' is for a stage that is not in stages"),
+        ("stages: [ingest, vote]\n", ["nonsense=3"], r"--set nonsense=VALUE: .*unknown stage 'nonsense'"),
+        ("stages: [ingest, vote]\n", ["vote.epoch=3"], r"unknown key 'epoch' \(did you mean 'epochs'\?\)"),
+        ("stages: [ingest, vote]\n", ["vote.epochs=abc"], r"vote: epochs must be an integer, got 'abc'"),
+        ("stages: [ingest, vote]\nvote: {folds: many}\n", [], r"vote: folds must be an integer, got 'many'"),
+    ],
+)
+def test_the_whole_config_is_checked_first(tmp_path: Path, text: str, sets: list[str], message: str):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        pipeline.run_pipeline(cfg, input_dir=str(tmp_path), output_dir=str(tmp_path / "out"), sets=sets)
+    assert not (tmp_path / "out").exists()  # nothing ran

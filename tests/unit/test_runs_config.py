@@ -85,13 +85,31 @@ class DemoConfig(StageConfig):
 def test_config_layers_and_errors(tmp_path):
     f = tmp_path / "c.yaml"
     f.write_text("demo:\n  k: 7\n  names: [x, y]\n")
-    cfg = load(DemoConfig, f, ["rate=0.5"], preset="tiny", section="demo")
+    cfg = load(DemoConfig, f, ["rate=0.5"], section="demo")
     assert cfg == DemoConfig(k=7, rate=0.5, names=("x", "y"))
-    assert load(DemoConfig, preset="tiny").k == 1
-    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['kk'\]; valid keys: \['k', 'names', 'rate'\]"):
+    # the preset comes after the file (tiny is tiny whatever the file says), --set after the preset
+    assert load(DemoConfig, f, preset="tiny", section="demo").k == 1
+    assert load(DemoConfig, f, ["k=3"], preset="tiny", section="demo").k == 3
+    assert load(DemoConfig, preset="tiny", overrides={"k": 4}).k == 4  # a verb's own flag beats the preset
+    with pytest.raises(
+        ConfigError, match=r"demo: unknown key 'kk' \(did you mean 'k'\?\); valid: k, names, rate"
+    ):
         load(DemoConfig, sets=["kk=1"])
+    with pytest.raises(ConfigError, match=r"demo: unknown key 'nonsense'; valid: k, names, rate"):
+        load(DemoConfig, sets=["nonsense=3"])
     with pytest.raises(ConfigError, match=r"rate must be in \[0, 1\], got 2"):
         load(DemoConfig, sets=["rate=2"])
+    with pytest.raises(ConfigError, match="demo: k must be an integer, got 'abc'"):
+        load(DemoConfig, sets=["k=abc"])
+    with pytest.raises(ConfigError, match="demo: rate must be a number, got 'fast'"):
+        load(DemoConfig, sets=["rate=fast"])
+    with pytest.raises(ConfigError, match=r"demo: names\[1\] must be a string, got 3"):
+        load(DemoConfig, sets=["names=[a, 3]"])
+    with pytest.raises(ConfigError, match="demo: k must be an integer, got True"):
+        load(DemoConfig, sets=["k=true"])
+    assert load(DemoConfig, sets=["rate=1"]).rate == 1.0 and load(DemoConfig, sets=["names=z"]).names == (
+        "z",
+    )
     with pytest.raises(ConfigError, match="unknown preset 'huge'"):
         load(DemoConfig, preset="huge")
     assert parse_sets(["a.b=3", "c=[1, 2]", "d=x"]) == {"a": {"b": 3}, "c": [1, 2], "d": "x"}
