@@ -121,7 +121,11 @@ def test_tiny_is_tiny_whatever_the_file_says_and_set_has_the_last_word():
 @pytest.mark.parametrize(
     "text, sets, message",
     [
-        ("stages: [ingest, export]\ningset: {}\n", [], r"unknown section 'ingset' \(did you mean 'ingest'\?\)"),
+        (
+            "stages: [ingest, export]\ningset: {}\n",
+            [],
+            r"unknown section 'ingset' \(did you mean 'ingest'\?\)",
+        ),
         ("stages: [ingest, exprot]\n", [], r"unknown stage 'exprot' \(did you mean 'export'\?\)"),
         ("stages: [ingest]\ntune: {}\n", [], r"section 'tune' is for a stage that is not in stages"),
         ("stages: [ingest, vote]\n", ["nonsense=3"], r"--set nonsense=VALUE: .*unknown stage 'nonsense'"),
