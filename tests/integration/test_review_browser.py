@@ -141,6 +141,8 @@ def test_ten_decisions_by_keyboard_survive_a_kill_and_apply_exactly(browser, run
     page = browser.new_page()
     _open(page, again.url)
     assert page.inner_text("#done") == "10" and page.inner_text("#left") == "2"
+    _open(page, f"{again.url}?id={run_info['broken']}")  # a quarantined file: its reason, not an image
+    assert "quarantined: ingest: truncated" in page.inner_text("#quarantine")
     decided = {rid: e["decision"] for rid, e in rlog.fold(rlog.read_log(RunFS(run))).items()}
     assert decided == expected
     again.kill()
