@@ -135,6 +135,13 @@ def test_ten_decisions_by_keyboard_survive_a_kill_and_apply_exactly(browser, run
             expected[rid] = f"relabel:{truth[rid]}"
     assert page.inner_text("#done") == "10"
     assert "items/min" in page.inner_text("#rate")
+    last = seen[-1]
+    page.reload()  # the tab's undo steps outlive a reload
+    page.wait_for_selector("body[data-ready='1']")
+    _press(page, "u")
+    assert page.evaluate("document.body.dataset.id") == last and page.inner_text("#current") == "undecided"
+    _press(page, keys[truth[last]])
+    assert page.inner_text("#done") == "10"
 
     server.kill()  # mid-session, no clean shutdown
     again = serve(run)
