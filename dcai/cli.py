@@ -15,7 +15,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from dcai.config import ConfigError, StageConfig, load
-from dcai.errors import InputError
+from dcai.errors import InputError, user_error
 from dcai.stage import Stage
 from dcai.stages import STAGES
 
@@ -229,6 +229,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         report = handlers[args.verb](args)
     except USER_ERRORS as e:
         print(f"dcai {args.verb}: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:
+        message = user_error(e)  # a full disk, a read-only folder (also inside a Ray task); else a bug
+        if message is None:
+            raise
+        print(f"dcai {args.verb}: error: {message}", file=sys.stderr)
         return 2
     if getattr(args, "json", False):
         print(json.dumps(report, default=str))

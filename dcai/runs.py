@@ -22,6 +22,7 @@ from typing import Any
 import pyarrow as pa
 
 from dcai import manifest, storage
+from dcai.errors import InputError, describe_os_error
 from dcai.storage import AnyPath, UriPath
 
 _STAGE_DIR = re.compile(r"^(\d\d)-([a-z0-9_]+)$")
@@ -83,6 +84,28 @@ def file_hash(path: AnyPath) -> str:
     return h.hexdigest()[:16]
 
 
+class RunError(InputError):
+    """The run folder cannot be used (a file, read-only, full); the message names it and says why."""
+
+
+PROBE_BYTES = 1 << 16  # written and removed before a stage starts: a full disk fails now, not after it
+
+
+def writable(work: Path) -> None:
+    """Create the stage's temp folder and write a probe file in it; a :class:`RunError` saying why not."""
+    try:
+        work.mkdir(parents=True)
+        probe = work / ".write-test"
+        with open(probe, "wb") as f:
+            f.write(b"\0" * PROBE_BYTES)
+            f.flush()
+            os.fsync(f.fileno())
+        probe.unlink()
+    except OSError as e:
+        shutil.rmtree(work, ignore_errors=True)
+        raise RunError(f"{work.parent}: cannot write to the run folder: {describe_os_error(e)}") from None
+
+
 class Run:
     """A run directory, local or on object storage (any ``pyarrow.fs`` URI). Stages are numbered in the
     order they first ran."""
@@ -94,12 +117,23 @@ class Run:
         """Complete stages, in order: ``(number, name, path)``."""
         if not self.root.exists():
             return []
+        if not self.root.is_dir():
+            raise RunError(f"{self.root}: --run is a file, not a run folder")
         out = []
         for p in self.root.iterdir():
             m = _STAGE_DIR.match(p.name)
             if m and p.is_dir() and (p / MANIFEST).exists() and (p / REPORT).exists():
                 out.append((int(m.group(1)), m.group(2), p))
         return sorted(out)
+
+    def make_root(self) -> None:
+        """Create the run folder; a :class:`RunError` when ``--run`` is a file or cannot be created."""
+        if self.root.exists() and not self.root.is_dir():
+            raise RunError(f"{self.root}: --run is a file, not a run folder")
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise RunError(f"{self.root}: cannot create the run folder: {describe_os_error(e)}") from None
 
     def stage_dir(self, name: str) -> AnyPath | None:
         for _, n, p in self.stages():
@@ -153,7 +187,7 @@ class Run:
         needs_input: bool = True,
     ) -> tuple[AnyPath, dict, bool]:
         """Run stage ``name`` unless its output is up to date. Returns ``(dir, report, ran)``."""
-        self.root.mkdir(parents=True, exist_ok=True)
+        self.make_root()
         in_path = self.input_for(name)
         if needs_input and in_path is None:
             raise FileNotFoundError(
@@ -184,7 +218,7 @@ class Run:
             for stale in root.glob(f".{number:02d}-{name}.*.tmp"):
                 shutil.rmtree(stale, ignore_errors=True)
             work = root / f".{number:02d}-{name}.{os.getpid()}.tmp"
-            work.mkdir(parents=True)
+            writable(work)
         started = time.time()
         try:
             table_in = manifest.read(in_path) if in_path else None

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.helpers import make_good, make_ingested_run, tree_hashes
+from tests.helpers import QUARANTINED, make_bad_folder, make_good, make_ingested_run, tree_hashes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -33,9 +33,14 @@ class Setup:
     code: int = 2
     # exit 0 cases: {file name: reason fragment} read from the run's ingest report
     quarantined: dict[str, str] = field(default_factory=dict)
+    converted: dict[str, str] = field(default_factory=dict)  # {file name: note fragment}, read the same way
     run: Path | None = None  # the run directory, the one place a command may write (exit 0 cases)
     timeout: float = 120.0
-    stdin: str | None = None
+    cleanup: Callable[[], None] | None = None  # undo what the case set up outside tmp (a mount)
+
+
+class Unavailable(Exception):
+    """This machine cannot stage the case (mounting a small or read-only file system needs root)."""
 
 
 @dataclass
@@ -72,6 +77,14 @@ def _changed(before: dict[str, str], after: dict[str, str]) -> list[str]:
 def run_case(case: Case, tmp: Path) -> Outcome:
     """Build the case in ``tmp``, run its command, and check every promise."""
     setup = case.build(tmp)
+    try:
+        return _run(case, setup)
+    finally:
+        if setup.cleanup is not None:
+            setup.cleanup()
+
+
+def _run(case: Case, setup: Setup) -> Outcome:
     before = tree_hashes(setup.watched)
     t0 = time.time()
     problems: list[str] = []
@@ -83,7 +96,6 @@ def run_case(case: Case, tmp: Path) -> Outcome:
             capture_output=True,
             text=True,
             timeout=setup.timeout,
-            input=setup.stdin,
         )
         code, out, err = proc.returncode, proc.stdout, proc.stderr
     except subprocess.TimeoutExpired as e:
@@ -130,6 +142,10 @@ def _check_quarantine(setup: Setup) -> list[str]:
             problems.append(f"{name} not quarantined")
         elif frag not in reasons[name]:
             problems.append(f"{name}: reason {reasons[name]!r} lacks {frag!r}")
+    notes = {Path(c["uri"]).name: c["note"] for c in report["conversions"]}
+    for name, frag in setup.converted.items():
+        if frag not in notes.get(name, ""):
+            problems.append(f"{name}: note {notes.get(name)!r} lacks {frag!r}")
     text = json.dumps(report)
     if "root:x:0" in text:
         problems.append("a quarantine reason quotes a file's contents")
@@ -236,6 +252,136 @@ def pipeline_missing_input(tmp: Path) -> Setup:
     )
 
 
+def mount_tmpfs(where: Path, *, size: str = "1m", read_only: bool = False) -> Callable[[], None]:
+    """A small tmpfs at ``where`` (as root); its unmount. :class:`Unavailable` where mounting is not allowed."""
+    where.mkdir(parents=True, exist_ok=True)
+    opts = f"size={size}" + (",ro" if read_only else "")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", opts, "tmpfs", str(where)], capture_output=True)
+    if done.returncode != 0:
+        raise Unavailable(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    return lambda: subprocess.run(["umount", "-l", str(where)], capture_output=True) and None
+
+
+def _fill(where: Path) -> None:
+    """Write until the file system is full."""
+    try:
+        with open(where / "filler", "wb") as f:
+            while True:
+                f.write(b"\0" * 4096)
+                f.flush()
+    except OSError:  # ENOSPC, on a write or on the close that flushes it
+        pass
+
+
+def run_is_a_file(tmp: Path) -> Setup:
+    _source(tmp)
+    (tmp / "notes.txt").write_text("not a run")
+    return Setup(["dedup", "--run", str(tmp / "notes.txt")], [str(tmp / "notes.txt"), "--run is a file"], tmp)
+
+
+def ingest_run_is_a_file(tmp: Path) -> Setup:
+    src = _source(tmp)
+    (tmp / "notes.txt").write_text("not a run")
+    return Setup(
+        ["ingest", str(src), "--run", str(tmp / "notes.txt")],
+        [str(tmp / "notes.txt"), "--run is a file"],
+        tmp,
+    )
+
+
+def run_on_read_only_disk(tmp: Path) -> Setup:
+    src = _source(tmp)
+    ro = tmp / "ro"
+    if os.geteuid() != 0:
+        ro.mkdir()
+        ro.chmod(0o555)
+        cleanup = lambda: ro.chmod(0o755)  # noqa: E731
+        reason = "permission denied"
+    else:
+        cleanup = mount_tmpfs(ro, read_only=True)
+        reason = "read-only file system"
+    return Setup(
+        ["ingest", str(src), "--run", str(ro / "run")], [str(ro / "run"), reason], src, cleanup=cleanup
+    )
+
+
+def run_on_full_disk(tmp: Path) -> Setup:
+    src = _source(tmp)
+    full = tmp / "full"
+    cleanup = mount_tmpfs(full, size="256k")
+    (full / "run").mkdir()
+    _fill(full)
+    return Setup(
+        ["ingest", str(src), "--run", str(full / "run")],
+        [str(full / "run"), "no space left"],
+        src,
+        cleanup=cleanup,
+    )
+
+
+def export_to_full_disk(tmp: Path) -> Setup:
+    src = _source(tmp)
+    run = make_ingested_run(tmp / "run", src)
+    full = tmp / "full"
+    cleanup = mount_tmpfs(full, size="256k")
+    _fill(full)
+    return Setup(
+        ["export", "--run", str(run), "--out", str(full / "out")],
+        [str(full / "out"), "no space left"],
+        src,
+        cleanup=cleanup,
+    )
+
+
+def _special_files(folder: Path) -> dict[str, str]:
+    """A FIFO and a socket in ``folder``: ``{name: reason fragment}``."""
+    import socket
+
+    os.mkfifo(folder / "pipe.png")
+    with socket.socket(socket.AF_UNIX) as s:
+        s.bind(str(folder / "sock.png"))  # the socket file stays after the close
+    return {"pipe.png": "a FIFO (named pipe), not a regular file", "sock.png": "a socket, not a regular file"}
+
+
+def ingest_bad_folder(tmp: Path) -> Setup:
+    """The planted bad files of tests/helpers.make_bad_folder, a FIFO and a socket, in class folders."""
+    src = tmp / "data"
+    planted = make_bad_folder(src)
+    expect = {k: v for k, v in planted.items() if k in QUARANTINED}
+    expect |= _special_files(src / "ii")
+    return Setup(
+        ["ingest", str(src), "--run", str(tmp / "run")], [], src, code=0, quarantined=expect,
+        converted={k: v for k, v in planted.items() if k not in QUARANTINED}, run=tmp / "run",
+    )  # fmt: skip
+
+
+def ingest_bad_list(tmp: Path) -> Setup:
+    """A CSV list whose bad rows are each quarantined with a reason, the good ones ingested."""
+    src = _source(tmp)
+    odd = tmp / "odd"
+    odd.mkdir()
+    (odd / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\ndaemon:x:1:1::/usr/sbin:/bin/sh\n")
+    expect = _special_files(odd)
+    rows = [(str(p), p.parent.name) for p in sorted(src.glob("*/*"))]
+    bad = {
+        "http://example.invalid/a.png": "unsupported URI scheme 'http'",
+        "nosuch://bucket/b.png": "unsupported URI scheme 'nosuch'",
+        str(odd / "passwd"): "not an image: no known image format (text",
+        "/dev/zero": "a character device, not a regular file",
+        str(odd / "missing.png"): "file not found",
+        str(odd): "is a directory",
+        str(odd / "pipe.png"): "FIFO",
+        str(odd / "sock.png"): "socket",
+    }
+    rows += [(u, "i") for u in bad]
+    (tmp / "list.csv").write_text("uri,label\n" + "".join(f"{u},{lab}\n" for u, lab in rows))
+    expect = {(u if "://" in u else Path(u).name): frag for u, frag in bad.items()}
+    return Setup(
+        ["ingest", str(tmp / "list.csv"), "--run", str(tmp / "run")], [], tmp, code=0, quarantined=expect,
+        run=tmp / "run",
+    )  # fmt: skip
+
+
 PIPE = "stages: [ingest, dedup, vote, export]\n"
 
 CASES: list[Case] = [
@@ -285,4 +431,11 @@ CASES: list[Case] = [
     ),
     Case("pipeline --test DIR that is not there", pipeline_missing_test),
     Case("pipeline --input that is not there", pipeline_missing_input),
+    Case("dedup --run pointing at a file", run_is_a_file),
+    Case("ingest --run pointing at a file", ingest_run_is_a_file),
+    Case("ingest --run on a read-only file system", run_on_read_only_disk),
+    Case("ingest --run on a full disk", run_on_full_disk),
+    Case("export --out on a full disk", export_to_full_disk),
+    Case("ingest: broken, odd and special files in class folders", ingest_bad_folder, ray=True, inputs=13),
+    Case("ingest: bad rows in a CSV list", ingest_bad_list, ray=True, inputs=8),
 ]

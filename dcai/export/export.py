@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from dcai import imaging, manifest, storage
+from dcai.errors import describe_os_error
 from dcai.export import guard
 from dcai.export.config import ExportConfig
 from dcai.export.plan import destinations, enforce_cap
@@ -80,10 +81,13 @@ def export(
     rows = destinations(table, str(out_path), splits=cfg.splits)
     # A fresh export: the files an earlier export wrote must not mix in; nothing else is touched.
     guard.remove_previous(out_path, earlier)
-    out_path.mkdir(parents=True, exist_ok=True)
     base = str(out_path).rstrip("/")
     written = [r["dest"][len(base) + 1 :] for r in rows] + ["manifest.parquet", "export.json"]
-    guard.write_marker(out_path, run=str(run_root), files=written)  # before the copy: a crash stays ours
+    try:
+        out_path.mkdir(parents=True, exist_ok=True)
+        guard.write_marker(out_path, run=str(run_root), files=written)  # before the copy: a crash stays ours
+    except OSError as e:
+        raise guard.OutputError(f"{out_path}: cannot write to --out: {describe_os_error(e)}") from None
     total_bytes = copy([{k: r[k] for k in ("id", "uri", "dest")} for r in rows]) if rows else 0
     manifest.write(table, out_path / "manifest.parquet")
     metrics = {

@@ -115,3 +115,32 @@ def test_config_layers_and_errors(tmp_path):
     assert parse_sets(["a.b=3", "c=[1, 2]", "d=x"]) == {"a": {"b": 3}, "c": [1, 2], "d": "x"}
     with pytest.raises(ConfigError, match="key=value"):
         parse_sets(["novalue"])
+
+
+def test_a_run_that_is_a_file_is_named_as_such(tmp_path):
+    from dcai.runs import RunError
+
+    f = tmp_path / "notes.txt"
+    f.write_text("x")
+    with pytest.raises(RunError, match="--run is a file"):
+        Run(f).stages()
+    with pytest.raises(RunError, match="--run is a file"):
+        Run(f).execute("ingest", _ingest(ROWS), needs_input=False)
+    assert f.read_text() == "x"
+
+
+def test_user_errors_are_told_apart_from_bugs():
+    import errno
+
+    from dcai.errors import InputError, user_error
+
+    full = OSError(errno.ENOSPC, "No space left on device", "/data/run/x.parquet")
+    assert user_error(full) == "/data/run/x.parquet: no space left on device (the disk is full)"
+    assert user_error(OSError("IOError: Read-only file system")) == "read-only file system"
+    assert user_error(InputError("a.yaml: bad")) == "a.yaml: bad"
+
+    class TaskError(Exception):  # what a Ray task error looks like: the worker's exception as .cause
+        cause = full
+
+    assert user_error(TaskError()) == "/data/run/x.parquet: no space left on device (the disk is full)"
+    assert user_error(KeyError("x")) is None and user_error(OSError(errno.EIO, "I/O error")) is None
