@@ -106,6 +106,7 @@ def ablate(
     preset: str | None = None,
     force: bool = False,
     test_dir: str | None = None,
+    wait: bool = False,
 ) -> dict:
     """Run the full pipeline and every leave-one-stage-out variant; write ``OUTPUT/ablation.json``."""
     from dcai.pipeline import load_pipeline_config, resolve_config, run_pipeline
@@ -117,7 +118,7 @@ def ablate(
         raise ConfigError(f"{path}: --ablate scores each variant with the evaluate stage; add it to 'stages'")
     out = Path(output_dir).resolve()
     full = run_pipeline(path, input_dir=input_dir, output_dir=str(out), run_dir=run_dir, sets=sets,
-                        preset=preset, force=force, test_dir=test_dir)  # fmt: skip
+                        preset=preset, force=force, test_dir=test_dir, wait=wait)  # fmt: skip
     results = {"full": full["reports"]["evaluate"]}
     shared: dict[str, list[str]] = {}
     for name, kept in variants(stages).items():

@@ -51,6 +51,12 @@ def _common(p: argparse.ArgumentParser, *, run: bool = True) -> None:
         "defaults, --config, --preset, this verb's own flags, --set",
     )
     p.add_argument("--force", action="store_true", help="rerun even if the output is up to date")
+    if run:
+        p.add_argument(
+            "--wait",
+            action="store_true",
+            help="if another command is writing the run, wait for it instead of stopping",
+        )
     p.add_argument("--json", action="store_true", help="print the stage's report.json as the last line")
 
 
@@ -89,7 +95,13 @@ def run_stage(stage: Stage, args: argparse.Namespace) -> dict:
             return answer
     call = stage.from_args(args)
     cfg = config_from_args(stage.config, args, stage.name, **call.overrides)
-    report, ran = stage.run(args.run, cfg, force=args.force, **call.inputs)
+    from contextlib import nullcontext
+
+    from dcai.runs import Run
+
+    lock = Run(args.run).writing(wait=getattr(args, "wait", False)) if args.run else nullcontext()
+    with lock:  # one writer per run, for the whole command
+        report, ran = stage.run(args.run, cfg, force=args.force, **call.inputs)
     print(stage.summary(report))
     if not ran:
         print(f"(up to date: nothing changed since the last {stage.name}; --force reruns it)")
@@ -120,6 +132,7 @@ def cmd_pipeline(args: argparse.Namespace) -> dict:
         preset=args.preset,
         force=args.force,
         test_dir=args.test,
+        wait=args.wait,
     )
 
 
@@ -202,6 +215,11 @@ def build_parser() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argpars
         "--preset", default=None, help="tiny: every stage at laptop size, whatever the file's sections say"
     )
     p.add_argument("--force", action="store_true", help="rerun every stage even if its output is up to date")
+    p.add_argument(
+        "--wait",
+        action="store_true",
+        help="if another command is writing the run, wait for it instead of stopping",
+    )
     p.add_argument(
         "--ablate",
         action="store_true",

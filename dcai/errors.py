@@ -11,6 +11,10 @@ class InputError(ValueError):
     """Bad input: the message names the file (or key) and the problem."""
 
 
+class RunError(InputError):
+    """The run folder cannot be used (a file, read-only, full); the message names it and says why."""
+
+
 # errno values that mean "your machine or your path", not "dcai is broken"
 _ENV_ERRNOS = {
     errno.ENOSPC: "no space left on device (the disk is full)",

@@ -212,8 +212,11 @@ def run_pipeline(
     preset: str | None = None,
     force: bool = False,
     test_dir: str | None = None,
+    wait: bool = False,
 ) -> dict:
-    """Run every stage the config names, in order; returns a summary with each stage's report."""
+    """Run every stage the config names, in order; returns a summary with each stage's report.
+
+    The run is locked for the whole pipeline: a second command on it is refused, or waits (``wait``)."""
     path = resolve_config(config_file)
     data, sets_data = check_config(path, sets, preset)
     stages = data["stages"]
@@ -229,14 +232,16 @@ def run_pipeline(
     check_paths(ctx)
     reports: dict[str, dict] = {}
     started = time.time()
-    for name in stages:
-        t0 = time.time()
-        print(f"== {name}", flush=True)
-        reports[name] = run_step(name, ctx, data.get(name) or {}, sets_data.get(name))
-        print(f"   {name} done in {time.time() - t0:.1f} s", flush=True)
     from dcai.report.html import write_report
+    from dcai.runs import Run
 
-    report_path = write_report(ctx.run_dir)
+    with Run(ctx.run_dir).writing(wait=wait):
+        for name in stages:
+            t0 = time.time()
+            print(f"== {name}", flush=True)
+            reports[name] = run_step(name, ctx, data.get(name) or {}, sets_data.get(name))
+            print(f"   {name} done in {time.time() - t0:.1f} s", flush=True)
+        report_path = write_report(ctx.run_dir)
     summary = {
         "config": str(path),
         "run": ctx.run_dir,

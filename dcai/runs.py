@@ -12,17 +12,19 @@ import json
 import os
 import re
 import shutil
+import socket
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
-from dcai import manifest, storage
-from dcai.errors import InputError, describe_os_error
+from dcai import manifest, runlock, storage
+from dcai.errors import RunError, describe_os_error
 from dcai.storage import AnyPath, UriPath
 
 _STAGE_DIR = re.compile(r"^(\d\d)-([a-z0-9_]+)$")
@@ -84,10 +86,6 @@ def file_hash(path: AnyPath) -> str:
     return h.hexdigest()[:16]
 
 
-class RunError(InputError):
-    """The run folder cannot be used (a file, read-only, full); the message names it and says why."""
-
-
 PROBE_BYTES = 1 << 16  # written and removed before a stage starts: a full disk fails now, not after it
 
 
@@ -104,6 +102,21 @@ def writable(work: Path) -> None:
     except OSError as e:
         shutil.rmtree(work, ignore_errors=True)
         raise RunError(f"{work.parent}: cannot write to the run folder: {describe_os_error(e)}") from None
+
+
+HOST = socket.gethostname()
+
+
+def stale(tmp: Path) -> bool:
+    """A stage's temp folder ``.NN-<stage>.<pid>@<host>.tmp`` whose owner process is gone (on this host;
+    another host's is left alone, as this one cannot tell)."""
+    owner = tmp.name.split(".", 2)[-1].removesuffix(".tmp")
+    pid, _, host = owner.partition("@")
+    if not pid.isdigit():
+        return True  # not a name this code writes
+    if host and host != HOST:
+        return False
+    return not runlock.pid_alive(int(pid))
 
 
 class Run:
@@ -134,6 +147,16 @@ class Run:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise RunError(f"{self.root}: cannot create the run folder: {describe_os_error(e)}") from None
+
+    @contextmanager
+    def writing(self, *, wait: bool = False) -> Iterator[None]:
+        """Hold the run's lock for a whole command (several stages); a second writer is refused or waits."""
+        if isinstance(self.root, UriPath):
+            yield
+            return
+        self.make_root()
+        with runlock.hold(self.root, wait=wait):
+            yield
 
     def stage_dir(self, name: str) -> AnyPath | None:
         for _, n, p in self.stages():
@@ -186,8 +209,30 @@ class Run:
         force: bool = False,
         needs_input: bool = True,
     ) -> tuple[AnyPath, dict, bool]:
-        """Run stage ``name`` unless its output is up to date. Returns ``(dir, report, ran)``."""
+        """Run stage ``name`` unless its output is up to date. Returns ``(dir, report, ran)``.
+
+        A local run is locked for the stage (:mod:`dcai.runlock`): a second writer is refused, naming
+        the first, unless the caller already holds the lock (the CLI holds it for a whole command)."""
         self.make_root()
+        if isinstance(self.root, UriPath):
+            return self._execute(
+                name, fn, config=config, extra_key=extra_key, force=force, needs_input=needs_input
+            )
+        with runlock.hold(self.root):
+            return self._execute(
+                name, fn, config=config, extra_key=extra_key, force=force, needs_input=needs_input
+            )
+
+    def _execute(
+        self,
+        name: str,
+        fn: Callable[[pa.Table | None, StageContext], StageOutput],
+        *,
+        config: Any,
+        extra_key: Any,
+        force: bool,
+        needs_input: bool,
+    ) -> tuple[AnyPath, dict, bool]:
         in_path = self.input_for(name)
         if needs_input and in_path is None:
             raise FileNotFoundError(
@@ -213,11 +258,13 @@ class Run:
             storage.rmtree(final)
             work = Path(tempfile.mkdtemp(prefix=f"dcai-{number:02d}-{name}."))
         else:
-            # A killed earlier attempt leaves its temp folder behind; it was never complete, so drop it.
+            # A killed earlier attempt leaves its temp folder behind; it was never complete, so drop it,
+            # but only once its owner is gone: a live one belongs to a writer that is still at work.
             root = storage.local(self.root, "a local run")
-            for stale in root.glob(f".{number:02d}-{name}.*.tmp"):
-                shutil.rmtree(stale, ignore_errors=True)
-            work = root / f".{number:02d}-{name}.{os.getpid()}.tmp"
+            for tmp in root.glob(f".{number:02d}-{name}.*.tmp"):
+                if stale(tmp):
+                    shutil.rmtree(tmp, ignore_errors=True)
+            work = root / f".{number:02d}-{name}.{os.getpid()}@{HOST}.tmp"
             writable(work)
         started = time.time()
         try:

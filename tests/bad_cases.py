@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.helpers import QUARANTINED, make_bad_folder, make_good, make_ingested_run, tree_hashes
+from tests.helpers import QUARANTINED, lock_holder, make_bad_folder, make_good, make_ingested_run, tree_hashes
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -382,6 +382,16 @@ def ingest_bad_list(tmp: Path) -> Setup:
     )  # fmt: skip
 
 
+def second_writer(tmp: Path) -> Setup:
+    src = _source(tmp)
+    run = make_ingested_run(tmp / "run", src)
+    holder = lock_holder(run)
+    return Setup(
+        ["dedup", "--run", str(run)], [str(run), f"another command is writing this run: pid {holder.pid}"], src,
+        cleanup=lambda: holder.communicate("") and None,
+    )  # fmt: skip
+
+
 PIPE = "stages: [ingest, dedup, vote, export]\n"
 
 CASES: list[Case] = [
@@ -436,6 +446,7 @@ CASES: list[Case] = [
     Case("ingest --run on a read-only file system", run_on_read_only_disk),
     Case("ingest --run on a full disk", run_on_full_disk),
     Case("export --out on a full disk", export_to_full_disk),
+    Case("a second writer on a run another command holds", second_writer),
     Case("ingest: broken, odd and special files in class folders", ingest_bad_folder, ray=True, inputs=13),
     Case("ingest: bad rows in a CSV list", ingest_bad_list, ray=True, inputs=8),
 ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import os
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -225,3 +227,22 @@ def tree_hashes(root: Path) -> dict[str, str]:
         elif p.is_file():
             out[rel] = hashlib.sha1(p.read_bytes()).hexdigest()
     return out
+
+
+HOLD = """  # the body of lock_holder's process
+import sys
+from pathlib import Path
+from dcai import runlock
+with runlock.hold(Path(sys.argv[1]), command="dcai vote --run R"):
+    print("held", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def lock_holder(root: Path) -> subprocess.Popen:
+    """Another process holding the run's lock until its stdin closes."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(root)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
