@@ -6,8 +6,6 @@ BIN := $(VENV)/bin
 RUN ?= runs/demo
 JOB ?= ingest
 ARGS ?=
-RAY_PORT ?= 6379
-RAY_ADDRESS_HTTP ?= http://127.0.0.1:8265
 # the job's interpreter: this venv's python for a local head; plain `python` on a cluster image
 JOB_PYTHON ?= $(abspath $(BIN))/python
 # One machine: bind every Ray service to 127.0.0.1. A real cluster leaves this unset.
@@ -40,14 +38,16 @@ lint: venv
 bench: venv
 	$(BIN)/python -m bench.ingest && $(BIN)/python -m bench.evaluate && $(BIN)/python -m bench.dedup && $(BIN)/python -m bench.dedup_speed --n 9000 --scaling
 
+# this checkout's own head: free ports, its own temp dir, address in runs/.ray/head.json (dcai/localray.py);
+# ray-down stops only that head (`ray stop` would stop every Ray on the host)
 ray-up: venv
-	$(BIN)/ray start --head --port=$(RAY_PORT) --dashboard-host=127.0.0.1 --dashboard-port=8265 --num-cpus=$$(nproc)
+	$(BIN)/python -m dcai.localray up
 
 ray-down: venv
-	$(BIN)/ray stop
+	$(BIN)/python -m dcai.localray down
 
 submit: venv
-	$(BIN)/ray job submit --address $(RAY_ADDRESS_HTTP) --working-dir . -- $(JOB_PYTHON) ray_jobs/$(JOB).py $(ARGS)
+	ADDR=$$($(BIN)/python -m dcai.localray dashboard) && $(BIN)/ray job submit --address $$ADDR --working-dir . -- $(JOB_PYTHON) ray_jobs/$(JOB).py $(ARGS)
 
 tf-check: venv
 	bash tests/tf/run.sh

@@ -30,6 +30,9 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+NO_RAY = ("report", "review")  # verbs that start no Ray: no "ray: ..." first line
+
+
 def _common(p: argparse.ArgumentParser, *, run: bool = True) -> None:
     if run:
         p.add_argument("--run", required=True, help="run directory (runs/<name>)")
@@ -243,6 +246,10 @@ def job(verb: str, argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser, handlers = build_parser()
     args = parser.parse_args(argv)
+    if args.verb not in NO_RAY:
+        from dcai.ray_runtime import which_ray
+
+        print(which_ray(), flush=True)
     try:
         report = handlers[args.verb](args)
     except USER_ERRORS as e:

@@ -12,11 +12,21 @@ import pyarrow as pa
 LOOPBACK = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"  # "0": a local Ray binds every service to 127.0.0.1
 
 
+def which_ray() -> str:
+    """The line a command prints first: the Ray it will use (without starting or importing Ray)."""
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        return f"ray: the head at {address} (RAY_ADDRESS)"
+    return "ray: an own local instance on 127.0.0.1 (set RAY_ADDRESS to join a head instead)"
+
+
 def init_ray(num_cpus: int | None = None) -> None:
-    """Join ``RAY_ADDRESS`` when set (a job on a cluster), else start a local Ray on loopback.
+    """Join ``RAY_ADDRESS`` when set (a job on a cluster), else start a local Ray of its own on loopback.
 
     A local runtime on one machine binds to 127.0.0.1 (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``) and
-    starts no dashboard; a real cluster sets ``RAY_ADDRESS`` and keeps its own network settings.
+    starts no dashboard; a real cluster sets ``RAY_ADDRESS`` and keeps its own network settings. Without
+    ``RAY_ADDRESS`` it never joins a head that ``ray start`` left on the machine (``address="local"``):
+    which Ray a command uses is what :func:`which_ray` said, not what else happens to run.
     """
     if not os.environ.get("RAY_ADDRESS"):
         os.environ.setdefault(LOOPBACK, "0")  # before Ray's first import: Ray reads it then
@@ -34,7 +44,13 @@ def init_ray(num_cpus: int | None = None) -> None:
         from ray._private import ray_constants
 
         ray_constants.ENABLE_RAY_CLUSTER = False
-    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    ray.init(
+        address="local",
+        num_cpus=num_cpus,
+        include_dashboard=False,
+        log_to_driver=False,
+        configure_logging=False,
+    )
     quiet_ray_data()
 
 
