@@ -15,6 +15,7 @@ itself never imports Ray, so the same training runs as plain torch on a machine 
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from collections.abc import Callable
@@ -44,7 +45,8 @@ class FitSpec:
     options: dict = field(default_factory=dict)
     train_masks: Any = None  # (K, N) bool
     val_masks: Any = None  # (K, N_val) bool
-    on_epoch_start: Callable[[int, int], None] | None = None  # (rank, epoch about to run); progress or tests
+    # (rank, or the spec's index under fit_many; epoch about to run): progress or tests
+    on_epoch_start: Callable[[int, int], None] | None = None
 
     def part(self, rows: np.ndarray, *, device: str | torch.device) -> Trainer:
         """A trainer for models ``rows`` (indices into ``seeds``) on ``device``."""
@@ -114,7 +116,10 @@ def _results(checkpoint, parts: int) -> list[FitResult]:
 
 
 def _storage(storage_path: str | os.PathLike | None) -> str:
-    return str(Path(storage_path or Path.home() / "ray_results").resolve())
+    """Where Ray Train / Tune keep their runs: a local folder or any pyarrow.fs URI (``s3://``)."""
+    from dcai import storage
+
+    return str(storage.path(storage_path or Path.home() / "ray_results"))
 
 
 def train(
@@ -157,6 +162,151 @@ def train(
     if result.error is not None:
         raise result.error
     return _results(result.checkpoint, workers)
+
+
+def _owned(n: int, rank: int, world: int) -> list[int]:
+    """The specs worker ``rank`` of ``world`` fits, in order (round robin: big and small members mix)."""
+    return list(range(rank, n, world))
+
+
+def _read_progress(checkpoint, n: int) -> tuple[dict[int, int], dict[int, bytes]]:
+    """``({spec: epochs done}, {spec: trainer state bytes})`` from the last merged checkpoint."""
+    done: dict[int, int] = {}
+    states: dict[int, bytes] = {}
+    if checkpoint is None:
+        return done, states
+    with checkpoint.as_directory() as d:
+        for i in range(n):
+            p = Path(d) / f"spec{i}.json"
+            if p.exists():
+                done[i] = int(json.loads(p.read_text())["epoch"])
+            if (Path(d) / f"spec{i}.pt").exists():
+                states[i] = (Path(d) / f"spec{i}.pt").read_bytes()
+    return done, states
+
+
+def _many_loop(config: dict) -> None:
+    """One Ray Train worker of :func:`fit_many`: fits its share of the specs one after another, one
+    epoch per step, and reports a checkpoint every step.
+
+    Every worker reports the same number of times (the slowest worker's remaining epochs), as Ray Train
+    expects of its workers. The checkpoint holds, per spec, the epochs done (``spec<i>.json``) and, for
+    a started spec, the whole trainer state (``spec<i>.pt``); finished fits go to ``config["fits"]``.
+    So a worker group restarted with another size (a node lost: elastic) re-partitions the specs and
+    each resumes from the last epoch, whoever fitted it before."""
+    import io
+
+    import ray
+    import ray.train
+    import ray.train.torch
+
+    from dcai import storage
+
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    specs: list[FitSpec] = ray.get(config["specs"])
+    device = config.get("device") or ray.train.torch.get_device()
+    n = len(specs)
+    done, saved = _read_progress(ray.train.get_checkpoint(), n)
+    remaining = [specs[i].epochs - done.get(i, 0) for i in range(n)]
+    steps = max(sum(remaining[i] for i in _owned(n, r, world)) for r in range(world))
+    mine = [i for i in _owned(n, rank, world) if remaining[i] > 0]
+    trainers: dict[int, Trainer] = {}
+
+    def trainer_for(i: int) -> Trainer:
+        if i not in trainers:
+            trainers[i] = specs[i].part(np.arange(len(specs[i].seeds)), device=device)
+            if i in saved:
+                trainers[i].load_state_dict(torch.load(io.BytesIO(saved.pop(i)), weights_only=False))
+        return trainers[i]
+
+    for _ in range(steps):
+        metrics: dict = {"epoch": 0, "specs_done": 0}
+        if mine:
+            i = mine[0]
+            t = trainer_for(i)
+            hook = specs[i].on_epoch_start
+            if hook is not None:
+                hook(i, t.epoch)
+            m = t.train_epoch()
+            metrics = {"epoch": t.epoch, "spec": i, "loss": float(np.mean(m["loss"]))}
+            if t.epoch == specs[i].epochs:
+                buf = io.BytesIO()
+                torch.save(t.results(), buf)
+                storage.write_file(f"{config['fits']}/spec{i}.pt", buf.getvalue())
+                mine.pop(0)
+                del trainers[i]
+        with tempfile.TemporaryDirectory() as d:
+            for i in _owned(n, rank, world):
+                epoch = (
+                    trainers[i].epoch
+                    if i in trainers
+                    else (specs[i].epochs if i not in mine else done.get(i, 0))
+                )
+                Path(d, f"spec{i}.json").write_text(json.dumps({"epoch": epoch}))
+                if i in trainers:
+                    torch.save(trainers[i].state_dict(), Path(d) / f"spec{i}.pt")
+                elif i in saved:  # started elsewhere, not yet resumed here: carry its state forward
+                    Path(d, f"spec{i}.pt").write_bytes(saved[i])
+            ray.train.report(metrics, checkpoint=ray.train.Checkpoint.from_directory(d))
+
+
+def fit_many(
+    specs: list[FitSpec],
+    *,
+    max_workers: int = 0,
+    cpus_per_worker: float = 1.0,
+    gpus_per_worker: float = 0.0,
+    max_failures: int = 2,
+    storage_path: str | os.PathLike | None = None,
+    name: str = "dcai-fit-many",
+) -> list[list[FitResult]]:
+    """Fit many specs (members × fold groups) with one Ray ``TorchTrainer``: up to ``max_workers`` workers
+    (0: one per spec) split them, each worker asking for ``cpus_per_worker`` CPUs and ``gpus_per_worker``
+    of a GPU (fractions pack several workers on one GPU) and fitting its specs one after another, each
+    spec's K models stacked at once by the engine. Elastic: the group starts with what the cluster has
+    (at least one worker) and a lost node's specs resume from their last epoch on the others.
+    ``storage_path``: any pyarrow.fs URI every node reaches. Results in the order of ``specs``."""
+    import io
+
+    import ray
+    import ray.train
+    from ray.train.torch import TorchTrainer
+
+    from dcai import storage
+    from dcai.ray_runtime import init_ray
+
+    init_ray()
+    if not specs:
+        return []
+    top = len(specs) if max_workers <= 0 else min(max_workers, len(specs))
+    use_gpu = gpus_per_worker > 0
+    resources = {"CPU": cpus_per_worker, **({"GPU": gpus_per_worker} if use_gpu else {})}
+    root = _storage(storage_path)
+    fits = f"{root}/{name}/fits"
+    trainer = TorchTrainer(
+        _many_loop,
+        train_loop_config={"specs": ray.put(specs), "device": None if use_gpu else "cpu", "fits": fits},
+        scaling_config=ray.train.ScalingConfig(
+            # elastic (min, max): Train V2's ScalingConfig; mypy sees ray.train's V1 re-export
+            num_workers=(1, top),  # type: ignore[arg-type]
+            use_gpu=use_gpu,
+            resources_per_worker=resources,
+        ),
+        run_config=ray.train.RunConfig(
+            name=name,
+            storage_path=root,
+            failure_config=ray.train.FailureConfig(max_failures=max_failures),
+            checkpoint_config=ray.train.CheckpointConfig(num_to_keep=2),
+        ),
+    )
+    result = trainer.fit()
+    if result.error is not None:
+        raise result.error
+    return [
+        torch.load(io.BytesIO(storage.path(f"{fits}/spec{i}.pt").read_bytes()), weights_only=False)
+        for i in range(len(specs))
+    ]
 
 
 def _trial(config: dict, specs: list[FitSpec]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -104,3 +105,54 @@ def test_evaluate_backend_train(ray_local, tmp_path):
     )
     report, _ = run(None, cfg, data_dir=tmp_path / "d")
     assert report["seeds"] == [0, 1] and report["backend"] == "train"
+
+
+def test_fit_many_one_trainer_splits_the_specs(ray_local, tmp_path):
+    """Three specs (one of two models) on one TorchTrainer with two workers; the same models as the local
+    engine fits with the same seeds."""
+    import torch
+
+    from dcai.train import engine
+    from dcai.train.pipeline import fit_many
+
+    specs = [spec([0], epochs=2), spec([5, 6], epochs=2), spec([9], epochs=3)]
+    out = fit_many(specs, max_workers=2, storage_path=tmp_path, name="many")
+    assert [[r.seed for r in g] for g in out] == [[0], [5, 6], [9]]
+    assert [len(g[0].history) for g in out] == [2, 2, 3]
+    torch.set_num_threads(1)  # as in the 1-CPU Ray worker: the same summation order
+    local = engine.fit(tiny_net, *(specs[1].x_train, specs[1].y_train, specs[1].x_val, specs[1].y_val),
+                       seeds=[5, 6], epochs=2, **specs[1].options)  # fmt: skip
+    for a, b in zip(local, out[1]):
+        assert a.seed == b.seed and a.best_epoch == b.best_epoch
+        for k in a.state_dict:
+            assert torch.allclose(a.state_dict[k].float(), b.state_dict[k].float(), atol=1e-5), k
+
+
+def test_fit_many_worker_process_killed_mid_training_resumes_at_its_epoch(ray_local, tmp_path):
+    """The worker's process dies (os._exit) before epoch 3 of spec 1; Ray Train restarts the group and the
+    spec resumes from its epoch-2 checkpoint, ending with the models an unbroken fit gives."""
+    from dcai.train.pipeline import fit_many
+
+    marker, log = tmp_path / "died", tmp_path / "epochs.log"
+
+    def die_once(i: int, epoch: int) -> None:
+        with open(log, "a") as f:
+            f.write(f"{i}:{epoch}\n")
+        if i == 1 and epoch == 2 and not marker.exists():
+            marker.touch()
+            os._exit(1)  # the whole worker process goes, as on a lost node
+
+    specs = [spec([0], epochs=4, on_epoch_start=die_once), spec([5, 6], epochs=4, on_epoch_start=die_once)]
+    out = fit_many(specs, max_workers=2, max_failures=2, storage_path=tmp_path, name="killed")
+    started = [tuple(map(int, ln.split(":"))) for ln in log.read_text().split()]
+    assert marker.exists()
+    spec1 = [e for i, e in started if i == 1]
+    # died before epoch 3 (index 2); the retry starts at the last epoch every worker had checkpointed
+    # (1 or 2, as the other worker was before or after its own report), never at 0
+    resumed = spec1[3]
+    assert spec1[:3] == [0, 1, 2] and 1 <= resumed <= 2 and spec1[3:] == list(range(resumed, 4))
+    unbroken = fit_many([spec([5, 6], epochs=4)], storage_path=tmp_path, name="unbroken")
+    for a, b in zip(unbroken[0], out[1]):
+        assert a.best_epoch == b.best_epoch and [h["loss"] for h in a.history] == [
+            h["loss"] for h in b.history
+        ]

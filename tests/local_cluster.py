@@ -1,0 +1,232 @@
+"""A real multi-node Ray cluster on one machine: a head and worker nodes, each its own ``ray start``
+(``--address`` for the workers) with its own resources, all on 127.0.0.1, token authentication on.
+
+Each node has its own temp dir under the cluster's, so one node's processes can be found (and a worker
+node removed) by that path alone, without touching any other Ray on the machine.
+
+    python -m tests.local_cluster up [--workers 2] [--dir /tmp/dcai-cluster]   # prints the env to export
+    python -m tests.local_cluster down [--dir /tmp/dcai-cluster]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+STATE = "cluster.json"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pids_under(marker: str) -> list[int]:
+    """Processes whose command line mentions ``marker`` (a node's temp dir), and their descendants (the
+    raylet's workers and agents), read from /proc."""
+    found, parent = set(), {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit() and int(d.name) != os.getpid():
+            try:
+                if marker.encode() in (d / "cmdline").read_bytes():
+                    found.add(int(d.name))
+                parent[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                continue
+    grew = True
+    while grew:
+        more = {p for p, pp in parent.items() if pp in found} - found
+        found |= more
+        grew = bool(more)
+    return sorted(found)
+
+
+def stop_processes_under(marker: str, *, grace: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL, every process whose command line mentions ``marker``."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        for pid in pids_under(marker):
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        deadline = time.time() + wait
+        while pids_under(marker) and time.time() < deadline:
+            time.sleep(0.2)
+
+
+@dataclass
+class LocalCluster:
+    """A started cluster: ``env`` carries the token for ``ray job submit`` and the state API."""
+
+    root: Path
+    gcs: str  # 127.0.0.1:PORT, what `ray start --address` and drivers join
+    dashboard: str  # http://127.0.0.1:PORT, the job server and the state API
+    env: dict[str, str]
+    nodes: dict[str, str] = field(default_factory=dict)  # name -> the node's temp dir
+
+    def state(self, what: str, *filters: str) -> list[dict]:
+        """Ray's state API (``ray list WHAT --detail``, filters like ``"state=ALIVE"``) with the token; run
+        as the CLI so this process's Ray settings (auth mode, token) stay untouched."""
+        cmd = [str(BIN / "ray"), "list", what, "--address", self.dashboard, "--format", "json", "--detail"]
+        cmd += ["--limit", "10000"] + [a for f in filters for a in ("--filter", f)]
+        done = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=120)
+        if done.returncode != 0:
+            raise RuntimeError(f"ray list {what}: {done.stderr.strip()[-2000:]}")
+        return json.loads(done.stdout)
+
+    def node_ids(self) -> dict[str, str]:
+        """``{node name: Ray node id}`` of the alive nodes, by each node's custom resource."""
+        out = {}
+        for n in self.state("nodes", "state=ALIVE"):
+            names = [k.removeprefix("dcai-") for k in n["resources_total"] if k.startswith("dcai-")]
+            if names:
+                out[names[0]] = n["node_id"]
+        return out
+
+    def remove_node(self, name: str) -> None:
+        """Kill one worker node outright (raylet, its workers and agents): a machine that went away."""
+        stop_processes_under(self.nodes[name], grace=0.0)
+
+    def stop(self) -> None:
+        stop_processes_under(str(self.root))
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _ray_start(args: list[str], env: dict, temp_dir: Path) -> None:
+    temp_dir.mkdir(parents=True, exist_ok=True)
+    cmd = [str(BIN / "ray"), "start", *args, f"--temp-dir={temp_dir}", "--disable-usage-stats"]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{done.stdout}\n{done.stderr}")
+
+
+def _node_ports(index: int) -> list[str]:
+    """Ports of one node, all free now; worker ports in a band of their own, so nodes never share one."""
+    lo = 21000 + 500 * index  # below the ephemeral range, where free_port() never lands
+    return [
+        "--node-ip-address=127.0.0.1",
+        f"--node-manager-port={free_port()}",
+        f"--object-manager-port={free_port()}",
+        f"--metrics-export-port={free_port()}",
+        f"--dashboard-agent-listen-port={free_port()}",
+        f"--dashboard-agent-grpc-port={free_port()}",
+        f"--runtime-env-agent-port={free_port()}",
+        f"--min-worker-port={lo}",
+        f"--max-worker-port={lo + 499}",
+    ]
+
+
+def start(root: Path, *, workers: int = 2, cpus_per_node: int = 1) -> LocalCluster:
+    """A head and ``workers`` worker nodes, ``cpus_per_node`` CPUs each, under ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    token_file = root / "auth_token"
+    token_file.write_text(secrets.token_hex(32))
+    env = {
+        **os.environ,
+        # "0" makes Ray refuse a second node; loopback comes from --node-ip-address instead
+        "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1",
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": str(token_file),
+    }
+    env.pop("RAY_ADDRESS", None)
+    port, dash = free_port(), free_port()
+    cluster = LocalCluster(root=root, gcs=f"127.0.0.1:{port}", dashboard=f"http://127.0.0.1:{dash}", env=env)
+    try:
+        head = root / "head"
+        cluster.nodes["head"] = str(head)
+        _ray_start(
+            [
+                "--head",
+                f"--port={port}",
+                f"--num-cpus={cpus_per_node}",
+                "--resources=" + json.dumps({"dcai-head": 1}),
+                "--include-dashboard=true",
+                "--dashboard-host=127.0.0.1",
+                f"--dashboard-port={dash}",
+                f"--ray-client-server-port={free_port()}",
+                *_node_ports(0),
+            ],
+            env,
+            head,
+        )
+        for i in range(1, workers + 1):
+            name = f"w{i}"
+            cluster.nodes[name] = str(root / name)
+            _ray_start(
+                [
+                    f"--address={cluster.gcs}",
+                    f"--num-cpus={cpus_per_node}",
+                    "--resources=" + json.dumps({f"dcai-{name}": 1}),
+                    *_node_ports(i),
+                ],
+                env,
+                root / name,
+            )
+        _wait_for_jobs_api(cluster, nodes=workers + 1)
+    except BaseException:
+        cluster.stop()
+        raise
+    (root / STATE).write_text(json.dumps({"gcs": cluster.gcs, "dashboard": cluster.dashboard}))
+    return cluster
+
+
+def _wait_for_jobs_api(cluster: LocalCluster, *, nodes: int, timeout: float = 90.0) -> None:
+    """The job server comes up a little after `ray start` returns, and worker nodes register later."""
+    deadline = time.time() + timeout
+    last = ""
+    while time.time() < deadline:
+        probe = subprocess.run(
+            [str(BIN / "ray"), "job", "list", "--address", cluster.dashboard],
+            env=cluster.env,
+            capture_output=True,
+            text=True,
+        )
+        if probe.returncode == 0:
+            try:
+                if len(cluster.node_ids()) == nodes:
+                    return
+            except RuntimeError as e:  # the state API answers a little after the job server
+                last = str(e)
+        time.sleep(1)
+    raise RuntimeError(f"cluster at {cluster.dashboard} did not come up with {nodes} nodes: {last}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tests.local_cluster")
+    p.add_argument("action", choices=["up", "down"])
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--cpus-per-node", type=int, default=1)
+    p.add_argument("--dir", default="/tmp/dcai-cluster")
+    args = p.parse_args(argv)
+    root = Path(args.dir)
+    if args.action == "down":
+        stop_processes_under(str(root))
+        shutil.rmtree(root, ignore_errors=True)
+        print(f"stopped the cluster under {root}")
+        return 0
+    if (root / STATE).exists():
+        print(f"{root}: a cluster is already up here (`make cluster-down` first)", file=sys.stderr)
+        return 2
+    c = start(root, workers=args.workers, cpus_per_node=args.cpus_per_node)
+    print(f"head + {args.workers} workers on 127.0.0.1 ({args.cpus_per_node} CPU each); to use it:")
+    print(f"export RAY_AUTH_MODE=token RAY_AUTH_TOKEN_PATH={c.env['RAY_AUTH_TOKEN_PATH']}")
+    print(
+        f"ray job submit --address {c.dashboard} --working-dir . -- python ray_jobs/vote.py --run $PWD/runs/x"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
