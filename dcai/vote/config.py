@@ -53,8 +53,14 @@ class VoteConfig(StageConfig):
     # -1 = "auto": 1 if the cluster has a GPU when the stage starts, else 0; only for clusters whose GPUs
     # are already up (an autoscaler starts GPU nodes only for tasks that ask: see competition-gpu.yaml).
     gpus_per_trial: float = -1.0
-    cpus_per_trial: float = 1.0
-    storage_path: str = ""  # Tune's storage (shared by all nodes on a cluster); "" = inside the stage
+    cpus_per_trial: float = 1.0  # per trial: per Ray Train worker (engine "train") or Tune trial ("tune")
+    # How the trials are fitted on Ray: "train", one elastic TorchTrainer whose workers split the trials
+    # (dcai.train.pipeline.fit_many); "tune", one Ray Tune trial each (fan_out). "train" measured faster
+    # (BENCHMARKS "vote-engines": one set-up for all trials instead of one per trial).
+    engine: str = "train"
+    workers: int = 0  # engine "train": at most this many workers; 0 = one per trial (what fits runs)
+    max_failures: int = 2  # a lost worker / trial restarts this many times, from its last epoch
+    storage_path: str = ""  # Ray Train / Tune storage, any pyarrow.fs URI all nodes reach; "" = in the stage
     # Flags (dcai.vote.scores.flags). Chosen on synthetic planted noise by bench/labels.py, see there.
     noisy_min_margin: float = 0.1
     noisy_max_agreement: float = 0.4
@@ -160,6 +166,11 @@ class VoteConfig(StageConfig):
             0 < self.weak_member_gap <= 1, f"weak_member_gap must be in (0, 1], got {self.weak_member_gap}"
         )
         self._check(self.cpus_per_trial > 0, f"cpus_per_trial must be > 0, got {self.cpus_per_trial}")
+        self._check(
+            self.engine in ("train", "tune"), f"engine must be 'train' or 'tune', got {self.engine!r}"
+        )
+        self._check(self.workers >= 0, f"workers must be >= 0 (0 = one per trial), got {self.workers}")
+        self._check(self.max_failures >= 0, f"max_failures must be >= 0, got {self.max_failures}")
         for name in (
             "noisy_min_margin",
             "noisy_max_agreement",

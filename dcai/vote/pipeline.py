@@ -1,5 +1,5 @@
-"""Ray wiring of vote: members × fold groups as Ray Tune trials (the engine's ``fan_out``), around the body
-in :mod:`dcai.vote.vote`.
+"""Ray wiring of vote: members × fold groups fitted on one elastic Ray ``TorchTrainer`` (``fit_many``;
+``engine: tune`` makes them Ray Tune trials instead), around the body in :mod:`dcai.vote.vote`.
 
 A trial trains the folds of its group at once (stacked on one device by the engine). The driver
 predicts every image with each member's fold models, keeps each image's out-of-fold row, and writes
@@ -8,7 +8,6 @@ predicts every image with each member's fold models, keeps each image's out-of-f
 
 from __future__ import annotations
 
-import shutil
 import time
 import uuid
 from functools import partial
@@ -18,6 +17,7 @@ import pyarrow as pa
 
 from dcai.models.vote import model_fn as member_fn
 from dcai.runs import Run, StageContext, StageOutput
+from dcai.storage import UriPath, rmtree
 from dcai.train import crossfit
 from dcai.train.inputs import load_inputs
 from dcai.train.oof import fit_info, make_augment
@@ -57,10 +57,18 @@ def fan_out(
             )
         )  # fmt: skip
     started = time.time()
-    fitted = train_pipeline.fan_out(
-        specs, cpus_per_trial=cfg.cpus_per_trial, gpus_per_trial=gpus_for(cfg.gpus_per_trial, what="vote.gpus_per_trial"),
-        storage_path=storage, name=f"vote-{uuid.uuid4().hex[:12]}",  # a fresh run: never resume another
-    )  # fmt: skip
+    gpus = gpus_for(cfg.gpus_per_trial, what="vote.gpus_per_trial")
+    name = f"vote-{uuid.uuid4().hex[:12]}"  # a fresh run: never resume another vote's
+    if cfg.engine == "train":
+        fitted = train_pipeline.fit_many(
+            specs, max_workers=cfg.workers, cpus_per_worker=cfg.cpus_per_trial, gpus_per_worker=gpus,
+            max_failures=cfg.max_failures, storage_path=storage, name=name,
+        )  # fmt: skip
+    else:
+        fitted = train_pipeline.fan_out(
+            specs, cpus_per_trial=cfg.cpus_per_trial, gpus_per_trial=gpus, max_failures=cfg.max_failures,
+            storage_path=storage, name=name,
+        )  # fmt: skip
     seconds = time.time() - started
     out = np.full((len(cfg.members), cf.k, len(y), num_classes), np.nan, np.float32)
     info = []
@@ -80,11 +88,14 @@ def run(run_dir: str, cfg: VoteConfig, *, force: bool = False) -> tuple[dict, bo
 
     def stage(table: pa.Table, ctx: StageContext) -> StageOutput:
         load = partial(load_inputs, run_dir, size=cfg.image_size, method=cfg.resize)
-        storage = cfg.storage_path or str(ctx.workdir / "tune")
+        # Ray's checkpoints go where every node reaches: the stage's folder (inside a shared run folder, or
+        # the run's object store), unless storage_path says otherwise
+        scratch = (ctx.final if isinstance(ctx.final, UriPath) else ctx.workdir) / "ray"
+        storage = cfg.storage_path or str(scratch)
         fit = partial(fan_out, cfg=cfg, storage=storage)
         out = vote(table, cfg, ctx.workdir, load=load, fan_out=fit, previous=previous)
         if not cfg.storage_path:
-            shutil.rmtree(storage, ignore_errors=True)  # the predictions are kept in probs.npz
+            rmtree(scratch)  # only for resuming a fit; the predictions are kept in probs.npz
         return out
 
     _, report, ran = the_run.execute(STAGE, stage, config=cfg.to_dict(), force=force)
