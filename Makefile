@@ -13,7 +13,7 @@ export RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER ?= 0
 # Ray's token authentication stays on; clients read the head's token from ~/.ray/auth_token.
 export RAY_AUTH_MODE ?= token
 
-.PHONY: venv demo test test-fast test-all lint bench ray-up ray-down submit tf-check clean
+.PHONY: venv demo test test-fast test-all lint bench ray-up ray-down cluster-up cluster-down submit tf-check clean
 
 # torch/torchvision pinned here (this machine serves these two from local disk); pyproject keeps ranges.
 $(VENV)/.installed: pyproject.toml
@@ -45,6 +45,13 @@ ray-up: venv
 
 ray-down: venv
 	$(BIN)/python -m dcai.localray down
+
+# a head and two worker nodes on 127.0.0.1 (own temp dirs, 1 CPU each, token auth): tests/local_cluster.py
+cluster-up: venv
+	$(BIN)/python -m tests.local_cluster up --workers 2 --dir /tmp/dcai-cluster
+
+cluster-down: venv
+	$(BIN)/python -m tests.local_cluster down --dir /tmp/dcai-cluster
 
 submit: venv
 	ADDR=$$($(BIN)/python -m dcai.localray dashboard) && $(BIN)/ray job submit --address $$ADDR --working-dir . -- $(JOB_PYTHON) ray_jobs/$(JOB).py $(ARGS)

@@ -135,7 +135,9 @@ def start(root: Path, *, workers: int = 2, cpus_per_node: int = 1) -> LocalClust
     token_file.write_text(secrets.token_hex(32))
     env = {
         **os.environ,
-        # "0" makes Ray refuse a second node; loopback comes from --node-ip-address instead
+        # "0" (single node, loopback) makes `ray start --address` refuse a second node. With "1", Ray turns
+        # --node-ip-address=127.0.0.1 into this machine's own address for the nodes' internal endpoints;
+        # the dashboard / job server and every port chosen here stay on 127.0.0.1.
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1",
         "RAY_AUTH_MODE": "token",
         "RAY_AUTH_TOKEN_PATH": str(token_file),
