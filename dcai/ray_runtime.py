@@ -83,3 +83,54 @@ def by_class(table: pa.Table, fn: Callable[..., pa.Table], **kwargs: Any) -> pa.
         for c in pc.unique(table.column("label")).to_pylist()
     ]
     return pa.concat_tables(ray.get(refs))
+
+
+def collect(ds: Any, *, label: str, total: int, what: str = "images") -> list[pa.Table]:
+    """Run the Ray Data pipeline ``ds`` and return its blocks as Arrow tables, as they finish, with a
+    progress line now and then (its output rows against ``total``) and a summary line at the end."""
+    from dcai.progress import Progress
+
+    progress = Progress(label, total, what)
+    tables = []
+    for t in ds.iter_batches(batch_size=None, batch_format="pyarrow"):
+        tables.append(t)
+        progress.add(t.num_rows)
+    progress.end()
+    return tables
+
+
+def quiet_tune() -> None:
+    """Before a Tuner runs: the old console output (the new one ignores ``verbose=0`` and draws tables into
+    the stage's log), and no "experiment state snapshotting" warning, which says nothing a user acts on."""
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+
+
+def trial_progress(label: str, *, n_trials: int, epochs: int | None = None) -> Any:
+    """A Ray Tune callback printing progress: epochs reported of ``n_trials * epochs`` (trials that finish
+    early count as done), or trials finished when ``epochs`` is None (an ASHA search stops most early)."""
+    from ray import tune
+
+    from dcai.progress import Progress
+
+    class TrialProgress(tune.Callback):
+        def __init__(self) -> None:
+            total = n_trials * epochs if epochs else n_trials
+            self.progress = Progress(label, total, "epochs" if epochs else "trials")
+            self.reported: dict[str, int] = {}
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):  # type: ignore[no-untyped-def]
+            if epochs:
+                self.reported[trial.trial_id] = self.reported.get(trial.trial_id, 0) + 1
+                self.progress.add(1)
+
+        def on_trial_complete(self, iteration, trials, trial, **info):  # type: ignore[no-untyped-def]
+            if epochs:
+                self.progress.add(max(0, epochs - self.reported.get(trial.trial_id, 0)))
+            else:
+                self.progress.add(1)
+
+        def on_experiment_end(self, trials, **info):  # type: ignore[no-untyped-def]
+            self.progress.end()
+
+    return TrialProgress()

@@ -25,14 +25,15 @@ def ray_map(tasks: list[dict], fn, *, cfg: AugmentConfig) -> pa.Table:
     """Run ``fn`` over the tasks with Ray Data; an empty table of the output schema when there are none."""
     import ray
 
-    from dcai.ray_runtime import init_ray
+    from dcai.ray_runtime import collect, init_ray
 
     if not tasks:
         return derive.OUT_SCHEMA.empty_table()
     init_ray()
     ds = ray.data.from_items(tasks, override_num_blocks=max(1, min(200, len(tasks) // cfg.batch_size)))
     out = ds.map_batches(fn, batch_format="pyarrow", batch_size=cfg.batch_size)
-    parts = [t for t in ray.get(out.to_arrow_refs()) if t.num_rows]
+    expected = sum(max(1, int(t.get("copies") or 1)) for t in tasks)  # an unbounded source makes copies each
+    parts = [t for t in collect(out, label="augment", total=expected) if t.num_rows]
     return (
         pa.concat_tables([t.cast(derive.OUT_SCHEMA) for t in parts])
         if parts

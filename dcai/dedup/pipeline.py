@@ -35,6 +35,8 @@ def _ray():
 
 def write_sketches(items: pa.Table, out_dir: Path, cfg: DedupConfig) -> None:
     """Sketch every row of ``items`` (``idx`` + ``uri`` or ``data``, + pass-through columns) into ``out_dir``."""
+    from dcai.ray_runtime import collect
+
     ray = _ray()
     chunk = cfg.batch_size * 4
     tables = [items.slice(i, chunk) for i in range(0, items.num_rows, chunk)] or [items]
@@ -42,7 +44,12 @@ def write_sketches(items: pa.Table, out_dir: Path, cfg: DedupConfig) -> None:
     ds = ds.map_batches(
         partial(sketch.sketch_table, cfg=cfg), batch_size=cfg.batch_size, batch_format="pyarrow"
     )
-    ds.write_parquet(str(out_dir), min_rows_per_file=cfg.batch_size * 8)
+    # collected as they finish (a progress line now and then: decoding is the long part), then written
+    sketched = [t for t in collect(ds, label="dedup: sketched", total=items.num_rows) if t.num_rows]
+    if sketched:
+        ray.data.from_arrow(sketched).write_parquet(str(out_dir), min_rows_per_file=cfg.batch_size * 8)
+    else:
+        out_dir.mkdir(parents=True, exist_ok=True)
 
 
 def _read(ray, sources: stored.Sources, columns: list[str]):

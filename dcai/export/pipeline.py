@@ -18,12 +18,14 @@ def ray_copy(rows: list[dict], *, cfg: ExportConfig) -> int:
     """``copy_batch`` over the rows as a Ray Data map; the bytes copied."""
     import ray
 
-    from dcai.ray_runtime import init_ray
+    from dcai.ray_runtime import collect, init_ray
 
     init_ray()
     ds = ray.data.from_items(rows, override_num_blocks=max(1, min(64, len(rows) // cfg.batch_size)))
     copied = ds.map_batches(copy_batch, batch_format="pyarrow", batch_size=cfg.batch_size)
-    return int(sum(t.column("bytes").to_numpy().sum() for t in ray.get(copied.to_arrow_refs())))
+    return int(
+        sum(t.column("bytes").to_numpy().sum() for t in collect(copied, label="export", total=len(rows)))
+    )
 
 
 def run(run_dir: str, cfg: ExportConfig, *, out: str, force: bool = False) -> tuple[dict, bool]:

@@ -19,12 +19,12 @@ def ray_validate(records: list[dict], fn, *, cfg: IngestConfig) -> list[pa.Table
     """``fn`` over the records as a Ray Data map (batches of ``cfg.batch_size``)."""
     import ray
 
-    from dcai.ray_runtime import init_ray
+    from dcai.ray_runtime import collect, init_ray
 
     init_ray()
     ds = ray.data.from_items(records, override_num_blocks=max(1, min(200, len(records) // cfg.batch_size)))
     out = ds.map_batches(fn, batch_format="pyarrow", batch_size=cfg.batch_size)
-    return ray.get(out.to_arrow_refs())
+    return collect(out, label="ingest", total=len(records))
 
 
 def run(run_dir: str, cfg: IngestConfig, *, source: str, force: bool = False) -> tuple[dict, bool]:

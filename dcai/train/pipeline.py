@@ -330,14 +330,14 @@ def fan_out(
     max_failures: int = 2,
     storage_path: str | os.PathLike | None = None,
     name: str = "dcai-fan-out",
+    label: str | None = None,
 ) -> list[list[FitResult]]:
     """One Ray Tune trial per spec, ``gpus_per_trial`` of a GPU each; results in the order of ``specs``."""
     from ray import tune
 
-    from dcai.ray_runtime import init_ray
+    from dcai.ray_runtime import init_ray, quiet_tune, trial_progress
 
-    # Tune's new console output ignores verbose=0 and draws tables into the stage's log; the old one obeys.
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    quiet_tune()
     init_ray()
     trainable = tune.with_resources(
         tune.with_parameters(_trial, specs=specs), {"cpu": cpus_per_trial, "gpu": gpus_per_trial}
@@ -350,6 +350,11 @@ def fan_out(
             name=name,
             storage_path=_storage(storage_path),
             verbose=0,
+            callbacks=[
+                trial_progress(
+                    label or name.split("-")[0], n_trials=len(specs), epochs=max(s.epochs for s in specs)
+                )
+            ],
             failure_config=tune.FailureConfig(max_failures=max_failures),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
         ),

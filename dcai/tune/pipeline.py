@@ -37,9 +37,9 @@ def run_ray(
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler
 
-    from dcai.ray_runtime import init_ray
+    from dcai.ray_runtime import init_ray, quiet_tune, trial_progress
 
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # the old console output obeys verbose=0
+    quiet_tune()
     init_ray()
     options = {"epochs": epochs, "per_class": cfg.per_class, "seed": cfg.seed, "seeds": cfg.seeds_per_trial,
                "device": device_for(cfg)}  # fmt: skip
@@ -60,6 +60,7 @@ def run_ray(
             name=f"tune-{uuid.uuid4().hex[:12]}",  # fresh: a same-name run would resume the old one
             storage_path=storage,
             verbose=0,
+            callbacks=[trial_progress("tune", n_trials=len(params_list))],
         ),
     )
     grid = tuner.fit()

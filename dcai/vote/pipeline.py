@@ -32,13 +32,11 @@ def fan_out(
     x: np.ndarray, y: np.ndarray, cf: crossfit.CrossFit, cfg: VoteConfig, *, num_classes: int, storage: str
 ):
     """Fit every trial with Ray Tune, predict with each fold model: ``((M, K, N, C) probs, per-trial info)``."""
-    import os
-
+    from dcai.ray_runtime import quiet_tune
     from dcai.train import engine
     from dcai.train import pipeline as train_pipeline
 
-    # Tune's new console output ignores verbose=0 and draws tables into the stage's log; the old one obeys.
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    quiet_tune()
     plan = trials(cfg)
     options = {
         "batch_size": cfg.batch_size,
