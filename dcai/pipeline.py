@@ -7,6 +7,7 @@ are unchanged, so rerunning after a kill resumes after the last complete stage.
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -242,6 +243,7 @@ def run_pipeline(
             reports[name] = run_step(name, ctx, data.get(name) or {}, sets_data.get(name))
             print(f"   {name} done in {time.time() - t0:.1f} s", flush=True)
         report_path = write_report(ctx.run_dir)
+    warnings = final_warnings(ctx.run_dir, reports)
     summary = {
         "config": str(path),
         "run": ctx.run_dir,
@@ -251,6 +253,27 @@ def run_pipeline(
         "stages": list(stages),
         "reports": reports,
         "headline": headline(reports),
+        "warnings": warnings,
     }
     print(f"run:    {ctx.run_dir}\nreport: {report_path}\nexport: {ctx.output_dir}")
+    for w in warnings:  # last, where they are seen
+        print(f"WARNING: {w}", file=sys.stderr, flush=True)
     return summary
+
+
+def final_warnings(run_dir: str, reports: dict[str, dict]) -> list[str]:
+    """What the run ends without: each stage's own warnings (export: an empty split, a class with no
+    image), and without an export, the classes the final manifest has no train image of."""
+    out = [f"{name}: {w}" for name, r in reports.items() for w in (r.get("warnings") or [])]
+    if "export" not in reports:
+        from dcai import manifest
+        from dcai.export.plan import expected_classes, gaps
+        from dcai.runs import Run
+
+        table = Run(run_dir).manifest()
+        rows = [
+            {"split": s, "label": lab}
+            for s, lab in zip(manifest.column(table, "split"), manifest.column(table, "label"))
+        ]
+        out += [f"final manifest: {g}" for g in gaps(rows, expected_classes(table), splits=(manifest.TRAIN,))]
+    return out

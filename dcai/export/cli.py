@@ -29,7 +29,9 @@ def from_pipeline(ctx: PipelineContext, section: dict) -> Call:
 
 
 def summary(report: dict) -> str:
-    return f"exported {report['exported']} images to {report['out']} ({report['per_split']})"
+    lines = [f"exported {report['exported']} images to {report['out']} ({report['per_split']})"]
+    lines += [f"WARNING: export: {w}" for w in report.get("warnings") or []]
+    return "\n".join(lines)
 
 
 STAGE = Stage(

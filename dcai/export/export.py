@@ -15,7 +15,7 @@ from dcai import imaging, manifest, storage
 from dcai.errors import describe_os_error
 from dcai.export import guard
 from dcai.export.config import ExportConfig
-from dcai.export.plan import destinations, enforce_cap
+from dcai.export.plan import destinations, enforce_cap, expected_classes, gaps
 from dcai.runs import StageOutput
 from dcai.storage import AnyPath
 
@@ -90,7 +90,9 @@ def export(
         raise guard.OutputError(f"{out_path}: cannot write to --out: {describe_os_error(e)}") from None
     total_bytes = copy([{k: r[k] for k in ("id", "uri", "dest")} for r in rows]) if rows else 0
     manifest.write(table, out_path / "manifest.parquet")
+    warnings = gaps(rows, expected_classes(table), splits=cfg.capped_splits)
     metrics = {
+        "warnings": warnings,
         "out": str(out_path),
         "exported": len(rows),
         "per_split": dict(Counter(r["split"] for r in rows)),

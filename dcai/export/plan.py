@@ -77,6 +77,35 @@ def destinations(table: pa.Table, out: str, *, splits: tuple[str, ...]) -> list[
             continue
         ext = os.path.splitext(uri)[1].lower() or ".png"
         rows.append(
-            {"id": rid, "uri": uri, "split": split, "dest": os.path.join(out, split, label, f"{rid}{ext}")}
+            {
+                "id": rid,
+                "uri": uri,
+                "split": split,
+                "label": label,
+                "dest": os.path.join(out, split, label, f"{rid}{ext}"),
+            }  # fmt: skip
         )
     return rows
+
+
+def expected_classes(table: pa.Table) -> list[str]:
+    """Every class the run has seen: the labels of all rows but quarantined ones (removed and surplus
+    rows included, so a class that lost all its images is still expected)."""
+    split, label = manifest.column(table, "split"), manifest.column(table, "label")
+    return sorted({lab for s, lab in zip(split, label) if s != manifest.QUARANTINE and lab is not None})
+
+
+def gaps(rows: list[dict], classes: list[str], *, splits: tuple[str, ...]) -> list[str]:
+    """What an export lacks: an empty split, or classes with no image in a split (``rows`` as from
+    :func:`destinations`). A dataset like that trains a model that cannot predict those classes."""
+    per_split = Counter(r["split"] for r in rows)
+    per_class = Counter((r["split"], r["label"]) for r in rows)
+    out = []
+    for s in splits:
+        if per_split[s] == 0:
+            out.append(f"split {s!r} is empty: no image exported to {s}/")
+            continue
+        missing = [c for c in classes if per_class[(s, c)] == 0]
+        if missing:
+            out.append(f"{len(missing)} class(es) have no {s} image: {', '.join(missing)}")
+    return out

@@ -76,3 +76,17 @@ def test_a_run_inside_the_output_is_not_someone_elses_file(tmp_path: Path):
 def test_a_marker_cannot_reach_outside_the_export(tmp_path: Path):
     with pytest.raises(guard.OutputError, match="outside the export"):
         guard.remove_previous(tmp_path, ["../victim.txt"])
+
+
+def test_an_export_missing_a_class_or_a_split_says_so(run: Run, tmp_path: Path):
+    from dcai import manifest
+    from dcai.export.cli import summary
+
+    table = run.manifest()
+    gone = manifest.column(table, "label") == "v"
+    table = manifest.set_split(table, gone, manifest.REMOVED, reason="test: every v removed")
+    val = manifest.column(table, "split") == "val"
+    table = manifest.set_split(table, val, manifest.SURPLUS, reason="test: no val")
+    report = export(table, ExportConfig(), tmp_path / "out", run_root=run.root).metrics
+    assert report["warnings"] == ["1 class(es) have no train image: v", "split 'val' is empty: no image exported to val/"]
+    assert "WARNING: export: 1 class(es) have no train image: v" in summary(report)
