@@ -89,7 +89,8 @@ def check_sections(path: Path, data: dict, preset: str | None, sets_data: dict |
         try:
             _config(stage, stage.pipeline(blank, section), preset, (sets_data or {}).get(name))
         except (ConfigError, TypeError, ValueError) as e:
-            raise ConfigError(f"{path}: section {name!r}: {e}") from e
+            where = " (with --set)" if (sets_data or {}).get(name) else ""
+            raise ConfigError(f"{path}: section {name!r}{where}: {e}") from e
 
 
 def resolve_config(path: str | Path) -> Path:

@@ -83,8 +83,11 @@ def hold(root: Path, *, wait: bool = False, command: str | None = None) -> Itera
             "command": command or " ".join(["dcai", *sys.argv[1:]]),
             "time": time.time(),
         }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(info).encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, json.dumps(info).encode(), 0)
+        except OSError as e:  # a full disk: say so here, with the folder, not as a bare OSError
+            raise RunError(f"{root}: cannot write to the run folder: {describe_os_error(e)}") from None
         _held[key] = 1
         yield
     finally:
