@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
         outcomes.append(o)
         first = (
             o.stderr.strip().splitlines()[-1] if o.stderr.strip() and o.code == 2 else "quarantined, exit 0"
-        )
+        ).replace(tmp, "TMP")  # the case's own temp folder
         rows.append([case.name, case.inputs, o.code, "yes" if o.traceback else "no", len(o.files_changed),
                      "ok" if o.ok else "; ".join(o.problems), first.replace("|", "/")[:140]])  # fmt: skip
         print(f"{'ok ' if o.ok else 'BAD'} {case.name}: {o.seconds:.1f} s", flush=True)
