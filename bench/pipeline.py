@@ -91,13 +91,15 @@ def stages(variant: str) -> list[str]:
 def write_config(path: Path, variant: str, a) -> None:
     import yaml
 
+    from dcai.ablate import variant_config
     from dcai.config import deep_merge, load_yaml
     from dcai.pipeline import resolve_config
 
-    data = deep_merge(load_yaml(resolve_config("competition.yaml")), overrides(a))
-    data["stages"] = stages(variant)
+    # the sections of the stages a variant leaves out go too: the pipeline refuses a section no stage reads
+    data = variant_config(
+        deep_merge(load_yaml(resolve_config("competition.yaml")), overrides(a)), stages(variant)
+    )
     if variant == "no_tune":
-        data["augment"]["tuned"] = False
         data["augment"]["sources"] = {"autoaugment": 1, "mirror": 1, "heavy": 0, "crop": 1, "compose": 0}
     path.write_text(yaml.safe_dump(data, sort_keys=False))
 
