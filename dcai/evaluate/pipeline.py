@@ -18,6 +18,7 @@ from dcai import manifest, storage
 from dcai.evaluate import core, sources
 from dcai.evaluate.config import EvaluateConfig
 from dcai.runs import Run, StageContext, StageOutput, file_hash
+from dcai.storage import path as any_path
 from dcai.train.engine import FitResult
 
 STAGE, RAW_STAGE = "evaluate", "evaluate_raw"
@@ -75,7 +76,8 @@ def fit_models(data: core.Prepared, cfg: EvaluateConfig, *, storage: str | None)
 
 def measure(train, val, tests, cfg: EvaluateConfig, *, run_dir=None) -> dict:
     data = core.prepare(train, val, tests, max_images=cfg.max_images, cache_dir=cache_dir(cfg, run_dir))
-    storage = cfg.storage_path or (str(Path(run_dir) / "ray") if run_dir is not None else None)
+    # Ray's checkpoints: RUN/ray (a local folder or the run's object store), or storage_path (any URI)
+    storage = cfg.storage_path or (str(any_path(run_dir) / "ray") if run_dir is not None else None)
     t0 = time.time()
     results = fit_models(data, cfg, storage=storage)
     return core.summarize(results, data, cfg, seconds=time.time() - t0)

@@ -8,7 +8,6 @@ Writes ``NN-investigate/`` with the manifest (``aux_loss``, ``aux_top_prob``, ``
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from functools import partial
 from pathlib import Path
@@ -18,6 +17,7 @@ import pyarrow as pa
 from dcai.investigate.config import InvestigateConfig
 from dcai.investigate.investigate import STAGE, investigate
 from dcai.runs import Run, StageContext, StageOutput, file_hash
+from dcai.storage import UriPath, rmtree
 from dcai.train.inputs import load_inputs
 from dcai.train.pipeline import gpus_for
 
@@ -51,11 +51,15 @@ def run(
     """Investigate the latest manifest of ``run_dir``; ``truth_csv`` answers the queue (simulated reviewer)."""
 
     def stage(table: pa.Table, ctx: StageContext) -> StageOutput:
-        storage = str(ctx.workdir / "ray")
-        fit = ray_fit(gpus=gpus_for(cfg.gpus, what="investigate.gpus"), storage=storage, name="investigate")
+        # Ray Train's checkpoints where every node reaches them: in the stage folder (a shared run folder,
+        # or the run's object store)
+        scratch = (ctx.final if isinstance(ctx.final, UriPath) else ctx.workdir) / "ray"
+        fit = ray_fit(
+            gpus=gpus_for(cfg.gpus, what="investigate.gpus"), storage=str(scratch), name="investigate"
+        )
         load = partial(load_inputs, run_dir, size=cfg.image_size, method=cfg.resize)
         out = investigate(table, cfg, ctx.workdir, load=load, fit=fit, truth_csv=truth_csv)
-        shutil.rmtree(storage, ignore_errors=True)  # per-epoch training checkpoints: only for resuming a fit
+        rmtree(scratch)  # per-epoch training checkpoints: only for resuming a fit
         return out
 
     extra = [str(truth_csv), file_hash(Path(truth_csv))] if truth_csv else None

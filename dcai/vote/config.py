@@ -16,6 +16,9 @@ from dcai.models.vote import VOTE_MEMBERS
 FLAG_OPTIONS = ("noisy_min_margin", "noisy_max_agreement", "ambiguous_max_top_prob", "ambiguous_min_entropy")
 
 
+ENGINES = ("train", "tune-train", "tune")  # how vote fits its trials on Ray (VoteConfig.engine)
+
+
 @dataclass(frozen=True)
 class VoteConfig(StageConfig):
     members: tuple[str, ...] = VOTE_MEMBERS  # the 3rd-place team's five architectures
@@ -55,8 +58,9 @@ class VoteConfig(StageConfig):
     gpus_per_trial: float = -1.0
     cpus_per_trial: float = 1.0  # per trial: per Ray Train worker (engine "train") or Tune trial ("tune")
     # How the trials are fitted on Ray: "train", one elastic TorchTrainer whose workers split the trials
-    # (dcai.train.pipeline.fit_many); "tune", one Ray Tune trial each (fan_out). "train" measured faster
-    # (BENCHMARKS "vote-engines": one set-up for all trials instead of one per trial).
+    # (dcai.train.pipeline.fit_many); "tune-train", a Tune trial per trial launching its own one-worker
+    # TorchTrainer (fan_out_trainers); "tune", a plain Tune trial each (fan_out), no Ray Train.
+    # BENCHMARKS "vote-ray" measures them.
     engine: str = "train"
     workers: int = 0  # engine "train": at most this many workers; 0 = one per trial (what fits runs)
     max_failures: int = 2  # a lost worker / trial restarts this many times, from its last epoch
@@ -167,7 +171,7 @@ class VoteConfig(StageConfig):
         )
         self._check(self.cpus_per_trial > 0, f"cpus_per_trial must be > 0, got {self.cpus_per_trial}")
         self._check(
-            self.engine in ("train", "tune"), f"engine must be 'train' or 'tune', got {self.engine!r}"
+            self.engine in ENGINES, f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}"
         )
         self._check(self.workers >= 0, f"workers must be >= 0 (0 = one per trial), got {self.workers}")
         self._check(self.max_failures >= 0, f"max_failures must be >= 0, got {self.max_failures}")

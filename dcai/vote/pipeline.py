@@ -62,6 +62,11 @@ def fan_out(
             specs, max_workers=cfg.workers, cpus_per_worker=cfg.cpus_per_trial, gpus_per_worker=gpus,
             max_failures=cfg.max_failures, storage_path=storage, name=name,
         )  # fmt: skip
+    elif cfg.engine == "tune-train":
+        fitted = train_pipeline.fan_out_trainers(
+            specs, cpus_per_trial=cfg.cpus_per_trial, gpus_per_trial=gpus, max_failures=cfg.max_failures,
+            storage_path=storage, name=name,
+        )  # fmt: skip
     else:
         fitted = train_pipeline.fan_out(
             specs, cpus_per_trial=cfg.cpus_per_trial, gpus_per_trial=gpus, max_failures=cfg.max_failures,

@@ -156,3 +156,11 @@ def test_fit_many_worker_process_killed_mid_training_resumes_at_its_epoch(ray_lo
         assert a.best_epoch == b.best_epoch and [h["loss"] for h in a.history] == [
             h["loss"] for h in b.history
         ]
+
+
+def test_tune_of_trainers_one_trainer_per_spec(ray_local, tmp_path):
+    from dcai.train.pipeline import fan_out_trainers
+
+    out = fan_out_trainers([spec([0], epochs=2), spec([5, 6], epochs=2)], storage_path=tmp_path, name="tt")
+    assert [[r.seed for r in group] for group in out] == [[0], [5, 6]]
+    assert all(len(r.history) == 2 for group in out for r in group)
