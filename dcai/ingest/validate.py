@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 
 import pyarrow as pa
@@ -63,6 +64,15 @@ def _read(uri: str) -> bytes:
         ) from None
 
 
+_BYTES = re.compile(r"b'(?:[^'\\]|\\.)*'" + r'|b"(?:[^"\\]|\\.)*"')
+
+
+def redact(reason: str) -> str:
+    """A reason without any bytes literal a decoder quoted (PIL's "header b'...' not valid"): a reason lands
+    in report.json and the HTML report, and must not copy a file's contents there."""
+    return _BYTES.sub("<bytes>", reason)
+
+
 def validate_records(
     records: list[dict],
     *,
@@ -96,7 +106,7 @@ def validate_records(
                 row["note"] = "; ".join(dec.notes)
         except imaging.BadImage as e:
             row["split"] = manifest.QUARANTINE
-            row["reason"] = QUARANTINE_PREFIX + str(e)
+            row["reason"] = QUARANTINE_PREFIX + redact(str(e))
         rows.append(row)
     return manifest.from_rows(rows)
 

@@ -88,5 +88,8 @@ def test_an_export_missing_a_class_or_a_split_says_so(run: Run, tmp_path: Path):
     val = manifest.column(table, "split") == "val"
     table = manifest.set_split(table, val, manifest.SURPLUS, reason="test: no val")
     report = export(table, ExportConfig(), tmp_path / "out", run_root=run.root).metrics
-    assert report["warnings"] == ["1 class(es) have no train image: v", "split 'val' is empty: no image exported to val/"]
+    assert report["warnings"] == [
+        "1 class(es) have no train image: v",
+        "split 'val' is empty: no image exported to val/",
+    ]
     assert "WARNING: export: 1 class(es) have no train image: v" in summary(report)

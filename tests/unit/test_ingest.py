@@ -172,3 +172,10 @@ def test_special_files_and_odd_uris_are_quarantined_each_with_its_reason(tmp_pat
     for u, fragment in uris.items():
         assert fragment in reasons[u]
     assert not any("root" in r for r in reasons.values())  # a reason never quotes a file's contents
+
+
+def test_a_reason_never_quotes_bytes_a_decoder_put_in_its_message():
+    from dcai.ingest.validate import redact
+
+    said = 'undecodable TIFF: not a TIFF file (header b\'root:x:0\' not valid), also b"x\\"y"'
+    assert redact(said) == "undecodable TIFF: not a TIFF file (header <bytes> not valid), also <bytes>"
