@@ -27,6 +27,7 @@ table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding
 th{background:#f4f4f4}h2{border-bottom:1px solid #ddd;margin-top:2em}.thumbs{display:flex;flex-wrap:wrap;gap:8px}
 .thumb{border:1px solid #ddd;padding:4px;font-size:11px;width:150px;word-break:break-all}
 .thumb img{image-rendering:pixelated;max-width:140px;max-height:96px;display:block;margin:auto}.muted{color:#777}
+.warn{border:2px solid #c00;background:#fff0f0;padding:0 1em;margin:1em 0}.warn h2{color:#c00;border:none}
 """
 
 
@@ -42,6 +43,15 @@ def _stages_section(run: Run) -> str:
         + html_table(["#", "stage", "seconds", "rows", "started"], rows)
         + f"<p>total {total:.1f} s</p>"
     )
+
+
+def _warnings_section(run: Run) -> str:
+    """Every stage's ``warnings`` (export: an empty split, a class without images), at the top."""
+    found = [(name, w) for _, name, path in run.stages() for w in run.report(name).get("warnings") or []]
+    if not found:
+        return ""
+    items = "".join(f"<li><b>{escape(name)}</b>: {escape(str(w))}</li>" for name, w in found)
+    return f"<div class='warn'><h2>Warnings</h2><ul>{items}</ul></div>"
 
 
 def _counts_section(table) -> str:
@@ -141,6 +151,7 @@ def build(run_dir: str | Path | UriPath) -> str:
         f"<!doctype html><html><head><meta charset='utf-8'><title>dcai report: {escape(run.root.name)}</title>",
         f"<style>{CSS}</style></head><body><h1>dcai report: {escape(run.root.name)}</h1>",
         f"<p class='muted'>{escape(str(run.root))} · generated {dt.datetime.now():%Y-%m-%d %H:%M}</p>",
+        _warnings_section(run),
         _stages_section(run),
         _counts_section(table),
         _quarantine_section(table),

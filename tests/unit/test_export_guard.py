@@ -93,3 +93,13 @@ def test_an_export_missing_a_class_or_a_split_says_so(run: Run, tmp_path: Path):
         "split 'val' is empty: no image exported to val/",
     ]
     assert "WARNING: export: 1 class(es) have no train image: v" in summary(report)
+
+
+def test_the_html_report_shows_the_warnings_first(run: Run, tmp_path: Path):
+    from dcai.report.html import build
+    from dcai.runs import StageOutput
+
+    run.execute("export", lambda t, ctx: StageOutput(t, {"warnings": ["split 'val' is empty"]}))
+    html = build(run.root)
+    assert "<h2>Warnings</h2>" in html and "split &#x27;val&#x27; is empty" in html
+    assert html.index("Warnings") < html.index("<h2>Stages</h2>")
