@@ -132,4 +132,5 @@ def test_kuberay_manifests_enable_token_auth():
     assert job["spec"]["rayClusterSpec"]["authOptions"]["mode"] == "token"
     gpu = next(g for g in cluster["spec"]["workerGroupSpecs"] if g["groupName"] == "gpu")
     assert gpu["template"]["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "1"
-    assert "ray_jobs/pipeline.py" in job["spec"]["entrypoint"]
+    # the RayJob has a GPU group at zero replicas: its recipe must ask for GPUs, or none ever starts
+    assert "ray_jobs/pipeline.py competition-gpu.yaml" in " ".join(job["spec"]["entrypoint"].split())

@@ -245,3 +245,16 @@ def test_vote_body_without_ray_flags_the_mislabel_a_fan_out_sees(tmp_path):
     assert manifest.column(out.table, "vote_noisy").tolist() == [k == 4 for k in range(len(true))]
     assert manifest.column(out.table, "vote_top_label")[4] == "ii" and out.metrics["noisy"] == 1
     assert (tmp_path / "probs.npz").exists()
+
+
+def test_vote_engine_names_the_valid_choices():
+    import pytest
+
+    from dcai.config import ConfigError
+    from dcai.vote.config import ENGINES, VoteConfig
+
+    assert VoteConfig().engine == "train" and set(ENGINES) == {"train", "tune-train", "tune"}
+    with pytest.raises(ConfigError, match="engine must be one of train, tune-train, tune"):
+        VoteConfig(engine="spark")
+    with pytest.raises(ConfigError, match="workers must be >= 0"):
+        VoteConfig(workers=-1)
