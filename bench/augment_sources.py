@@ -44,6 +44,15 @@ def sources(variant: str) -> tuple[dict[str, int], bool]:
     }, aspect
 
 
+def command(a) -> str:
+    """The command that reruns every variant in the results (runs with ``--resume`` add variants one by one)."""
+    argv = [x for x in a.argv if x != "--resume"]
+    if "--variants" in argv:
+        i = argv.index("--variants")
+        del argv[i : i + 2]
+    return "python -m bench.augment_sources " + " ".join(argv)
+
+
 def run(a) -> dict:
     from dcai.augment.config import AugmentConfig
     from dcai.augment.pipeline import run as augment
@@ -60,7 +69,7 @@ def run(a) -> dict:
     target = (a.budget - n_val) // 10  # train images per class, so that train + val = the budget
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() and a.resume else {}
     results["setup"] = {"machine": machine(), "budget": a.budget, "target_per_class": target, "epochs": a.epochs,
-                        "seeds": a.seeds, "command": "python -m bench.augment_sources " + " ".join(a.argv)}  # fmt: skip
+                        "seeds": a.seeds, "command": command(a)}  # fmt: skip
     results.setdefault("variants", {})
     for variant in a.variants.split(","):
         srcs, aspect = sources(variant)
@@ -102,7 +111,7 @@ def write(_a=None) -> None:
     body = [
         "## augment sources: each source against plain affine copies, at the same count (issue 23)",
         "",
-        f"Command: `{s['command']}`, then `python -m bench.augment_sources write`. Machine: {s['machine']}, "
+        f"Command: `{s['command']} --variants {','.join(v)}`, then `python -m bench.augment_sources write`. Machine: {s['machine']}, "
         "shared with other jobs. Protocol: the competition images without the 500 reviewed ones, as ingested "
         f"(no dedup, no clean); each class's train images filled to {s['target_per_class']} (train + val = "
         f"{s['budget']}); `affine+S` asks half of the new images from S and affine fills the rest; the fixed "
