@@ -5,6 +5,7 @@ Public API (every model fit in dcai goes through it)::
     fit(model_fn, x_train, y_train, x_val=None, y_val=None, *, seeds=(0,), epochs=100, batch_size=8,
         lr=1e-4, eps=1e-7, betas=(0.9, 0.999), shuffle="full", augment=None, train_masks=None,
         val_masks=None, keep_best=True, device="auto", cuda_graphs=None, init_states=None,
+        loss="ce", keep_epochs=(), supcon_temperature=0.1,
         on_epoch=None) -> list[FitResult]                     # one result per seed / mask row
     predict(model_fn, states, x, *, device="auto", logits=False) -> np.ndarray  # (K, N, classes)
     Trainer(...same keywords as fit, less epochs / on_epoch...)  # .train_epoch(), .results(),
@@ -21,6 +22,10 @@ shape on the device (see :mod:`dcai.train.augment`). The loss is softmax cross-e
 the batch; the optimizer is Adam in Keras' form (:mod:`dcai.train.optim`); with ``keep_best`` the
 weights of the epoch with the best validation accuracy (strictly better than every earlier epoch)
 are returned. ``shuffle``: ``"full"`` or ``"keras"`` (:mod:`dcai.train.schedule`).
+``loss="supcon"`` trains an embedding instead: each step sees two augmented views of the batch and
+minimises the supervised contrastive loss (:mod:`dcai.train.contrastive`) of the model outputs; its
+``acc`` is the batch 1-NN agreement, and it takes no validation data. ``keep_epochs``: the epochs
+after which every model's weights are kept in :attr:`FitResult.checkpoints` (TracIn reads them).
 """
 
 from __future__ import annotations
@@ -32,12 +37,13 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from dcai.train import graphs
+from dcai.train import contrastive, graphs
 from dcai.train.optim import StackedAdam
 from dcai.train.schedule import Orders, lockstep
 from dcai.train.stack import ModelFn, Stack, build
 
 Augment = Callable[[torch.Tensor, "torch.Generator | None"], torch.Tensor]
+LOSSES = ("ce", "supcon")  # softmax cross-entropy on the labels; supervised contrastive (an embedding)
 
 
 @dataclass
@@ -49,6 +55,7 @@ class FitResult:
     best_epoch: int  # 1-based; the last epoch without validation data or with keep_best=False
     history: list[dict] = field(default_factory=list)  # per epoch: epoch, loss, acc, val_loss, val_acc
     state_dict: dict[str, torch.Tensor] = field(default_factory=dict)  # CPU tensors, for model_fn()
+    checkpoints: dict[int, dict[str, torch.Tensor]] = field(default_factory=dict)  # keep_epochs' weights
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -106,7 +113,12 @@ class Trainer:
         device: str | torch.device = "auto",
         cuda_graphs: bool | None = None,
         init_states: Sequence[dict] | None = None,
+        loss: str = "ce",
+        keep_epochs: Sequence[int] = (),
+        supcon_temperature: float = 0.1,
     ):
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
         self.device = resolve_device(device)
         if self.device.type == "cpu":
             # Adam's tiny second moments become denormal floats, which are 10-50x slower on x86 CPUs.
@@ -122,6 +134,11 @@ class Trainer:
         if any(len(r) == 0 for r in rows):
             raise ValueError("every model needs at least one training row (a train_masks row is all False)")
         self.has_val = x_val is not None and len(x_val) > 0
+        if self.has_val and loss == "supcon":
+            raise ValueError("loss='supcon' trains an embedding: it takes no validation data")
+        self.loss, self.keep_epochs = loss, {int(e) for e in keep_epochs}
+        self.supcon_temperature = float(supcon_temperature)
+        self.kept: dict[int, list[dict[str, torch.Tensor]]] = {}
         if self.has_val:
             self.x_val = to_device_images(x_val, self.device)
             self.y_val = torch.as_tensor(np.asarray(y_val), dtype=torch.long, device=self.device)
@@ -166,17 +183,27 @@ class Trainer:
         """Train on rows ``idx`` ``(K, b)``; models with ``active == 0`` are left as they were."""
         saved = [b.clone() for b in self.stack.buffers.values()] if masked else None
         x = self.x[idx].permute(0, 1, 4, 2, 3).float()  # (K, b, C, H, W)
-        if self.augment is not None:
-            x = self.augment(x.flatten(0, 1), self.gen).reshape(x.shape)
         y = self.y[idx]
-        logits = self.stack.forward(x, train=True)
-        ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(idx.shape)
+        if self.loss == "supcon":  # two augmented views of each image, one after the other
+            views = [x if self.augment is None else self.augment(x.flatten(0, 1), self.gen).reshape(x.shape)
+                     for _ in range(2)]  # fmt: skip
+            feats = self.stack.forward(torch.cat(views, 1), train=True)  # (K, 2b, D)
+            y2 = torch.cat([y, y], 1)
+            per = contrastive.supcon(feats, y2, temperature=self.supcon_temperature)
+            ce = (per[:, : idx.shape[1]] + per[:, idx.shape[1] :]) / 2  # (K, b): an image's two views
+            right = contrastive.nearest_agrees(feats.detach(), y2)[:, : idx.shape[1]]
+        else:
+            if self.augment is not None:
+                x = self.augment(x.flatten(0, 1), self.gen).reshape(x.shape)
+            logits = self.stack.forward(x, train=True)
+            ce = F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="none").view(idx.shape)
+            right = logits.detach().argmax(-1) == y
         # Summing the models' mean losses gives each model exactly its own gradient.
         grads = torch.autograd.grad((ce.mean(1) * active).sum(), self.params)
         self.opt.step(grads, active)
         with torch.no_grad():
             self._sums[0].add_(ce.detach().sum(1) * active)
-            self._sums[1].add_((logits.argmax(-1) == y).sum(1) * active)
+            self._sums[1].add_(right.sum(1) * active)
             self._sums[2].add_(idx.shape[1] * active)
             if saved is not None:  # BatchNorm's running statistics of inactive models: put back
                 for b, s in zip(self.stack.buffers.values(), saved):
@@ -211,6 +238,8 @@ class Trainer:
                 for s in range(len(idx_all)):
                     self._step(idx_all[s], active, masked)
         self.epoch += 1
+        if self.epoch in self.keep_epochs:
+            self.kept[self.epoch] = [self.stack.state_dict(k) for k in range(self.k)]
         loss, correct, seen = self._sums.cpu().numpy()
         metrics = {"loss": loss / np.maximum(seen, 1), "acc": correct / np.maximum(seen, 1)}
         if self.has_val:
@@ -264,7 +293,10 @@ class Trainer:
                 if use_best
                 else (self.history[k][-1].get("val_acc", float("nan")) if self.history[k] else float("nan"))
             )
-            out.append(FitResult(seed, acc, best_epoch, list(self.history[k]), self.stack.state_dict(k)))
+            kept = {e: states[k] for e, states in sorted(self.kept.items())}
+            out.append(
+                FitResult(seed, acc, best_epoch, list(self.history[k]), self.stack.state_dict(k), kept)
+            )
         if use_best:
             self.stack.restore(current)
         return out
@@ -279,6 +311,7 @@ class Trainer:
             "best_acc": self.best_acc.copy(),
             "best_epoch": self.best_epoch.copy(),
             "history": [list(h) for h in self.history],
+            "kept": self.kept,
             "opt": self.opt.state_dict(),
             "orders": self.orders.state(),
             "rng": self.gen.get_state() if self.gen is not None else torch.cuda.get_rng_state(),
@@ -293,6 +326,7 @@ class Trainer:
         self.epoch = int(state["epoch"])
         self.best_acc, self.best_epoch = np.array(state["best_acc"]), np.array(state["best_epoch"])
         self.history = [list(h) for h in state["history"]]
+        self.kept = dict(state.get("kept", {}))
         self.opt.load_state_dict(state["opt"])
         self.orders.load_state(state["orders"])
         if self.gen is not None:
