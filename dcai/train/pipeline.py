@@ -458,3 +458,53 @@ def fan_out_trainers(
             raise result.error
         out[(result.config or {})["index"]] = _results(result.checkpoint, 1)
     return out
+
+
+def ray_is_up() -> bool:
+    """Whether a stage should fit on Ray: ``RAY_ADDRESS`` names a cluster, or this process already joined one."""
+    if os.environ.get("RAY_ADDRESS"):
+        return True
+    import ray
+
+    return ray.is_initialized()
+
+
+def folds_fit(
+    *,
+    engine: str,
+    folds_per_worker: int,
+    cpus_per_worker: float,
+    gpus_per_worker: float,
+    storage: str,
+    name: str,
+) -> Callable[..., list[FitResult]]:
+    """A ``fit`` with :func:`dcai.train.engine.fit`'s signature for stages that cross-fit their own models
+    (embed, value): ``engine`` "train" fits the K fold models as specs of ``folds_per_worker`` models on one
+    elastic Ray TorchTrainer (:func:`fit_many`, as the vote does); "local" is the engine in this process;
+    "auto" is "train" when :func:`ray_is_up`, else "local"."""
+    if engine == "local" or (engine == "auto" and not ray_is_up()):
+        from dcai.train import engine as local
+
+        return local.fit
+
+    def fit(model_fn, x, y, *, seeds, train_masks, epochs, **options) -> list[FitResult]:
+        import uuid
+
+        gpus = gpus_for(gpus_per_worker, what=f"{name}.gpus_per_worker")
+        masks = np.asarray(train_masks, bool)
+        groups = [
+            list(range(i, min(i + folds_per_worker, len(seeds))))
+            for i in range(0, len(seeds), folds_per_worker)
+        ]
+        specs = [
+            FitSpec(model_fn, x, y, seeds=[int(seeds[j]) for j in g], epochs=epochs, options=options, train_masks=masks[g])
+            for g in groups
+        ]  # fmt: skip
+        # a fresh run name: Ray Train resumes a run of the same name, with another fit's models
+        fitted = fit_many(
+            specs, cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus, storage_path=storage,
+            name=f"{name}-{uuid.uuid4().hex[:12]}",
+        )  # fmt: skip
+        return [r for results in fitted for r in results]
+
+    return fit
