@@ -11,6 +11,7 @@ from dcai.balance.cli import STAGE as balance
 from dcai.clean.cli import STAGE as clean
 from dcai.config import ConfigError
 from dcai.dedup.cli import STAGE as dedup
+from dcai.embed.cli import STAGE as embed
 from dcai.evaluate.cli import RAW_STAGE as evaluate_raw
 from dcai.evaluate.cli import STAGE as evaluate
 from dcai.export.cli import STAGE as export
@@ -20,6 +21,7 @@ from dcai.review.cli import STAGE as review
 from dcai.split.cli import STAGE as split
 from dcai.stage import Stage
 from dcai.tune.cli import STAGE as tune
+from dcai.value.cli import STAGE as value
 from dcai.vote.cli import STAGE as vote
 
 STAGES: tuple[Stage, ...] = (
@@ -27,6 +29,8 @@ STAGES: tuple[Stage, ...] = (
     dedup,
     investigate,
     vote,
+    embed,
+    value,
     review,
     clean,
     tune,

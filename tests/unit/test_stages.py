@@ -21,6 +21,8 @@ VERBS = {
     "dedup": ["--run", "R", "--against", "OLD", "--threshold", "0.9"],
     "investigate": ["--run", "R", "--simulate-reviewer", "t.csv"],
     "vote": ["--run", "R", "--members", "lenet5,alexnet"],
+    "embed": ["--run", "R"],
+    "value": ["--run", "R"],
     "review": ["--run", "R", "--out", "q.csv", "--import", "d.csv", "--simulate-reviewer", "t.csv"],
     "clean": ["--run", "R", "--auto"],
     "tune": ["--run", "R", "--backend", "local"],
