@@ -15,6 +15,7 @@ from dcai.embed.cli import STAGE as embed
 from dcai.evaluate.cli import RAW_STAGE as evaluate_raw
 from dcai.evaluate.cli import STAGE as evaluate
 from dcai.export.cli import STAGE as export
+from dcai.gan.cli import STAGE as gan
 from dcai.ingest.cli import STAGE as ingest
 from dcai.investigate.cli import STAGE as investigate
 from dcai.review.cli import STAGE as review
@@ -35,6 +36,7 @@ STAGES: tuple[Stage, ...] = (
     clean,
     tune,
     augment,
+    gan,
     balance,
     split,
     export,

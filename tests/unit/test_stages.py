@@ -27,6 +27,7 @@ VERBS = {
     "clean": ["--run", "R", "--auto"],
     "tune": ["--run", "R", "--backend", "local"],
     "augment": ["--run", "R", "--classifier", "m:f"],
+    "gan": ["--run", "R", "--backend", "local"],
     "balance": ["--run", "R", "--budget", "40", "--mode", "cap"],
     "split": ["--run", "R", "--folds", "4", "--val-fold", "1", "--test-fraction", "0.1"],
     "export": ["--run", "R", "--out", "O", "--max-images", "5", "--trim"],
