@@ -155,6 +155,7 @@ def _tiny(**over):
     )
 
 
+@pytest.mark.slow
 def test_a_generated_row_names_its_generator_and_regenerates_from_it(tmp_path):
     import hashlib
 
@@ -212,6 +213,7 @@ def test_the_dedup_check_drops_a_copy_of_a_run_image(tmp_path):
     )  # kept ones count
 
 
+@pytest.mark.slow
 def test_local_search_returns_a_winner_and_its_images_are_written(tmp_path):
     from dcai.gan.pipeline import run
     from dcai.runs import Run
