@@ -35,6 +35,8 @@ class FitSpec:
     """Everything :func:`dcai.train.engine.fit` takes, as one picklable object shipped to workers."""
 
     model_fn: ModelFn  # picklable: a module-level function or functools.partial
+    # (N, H, W, C) images, or a handle with .load() -> them (dcai.tensors.store.Tensors): the worker reads
+    # the run's tensor dataset itself, so the driver never holds the pixels
     x_train: Any
     y_train: Any
     x_val: Any = None
@@ -53,7 +55,7 @@ class FitSpec:
         pick = lambda m: None if m is None else np.asarray(m)[rows]  # noqa: E731
         return Trainer(
             self.model_fn,
-            self.x_train,
+            self.x_train.load() if hasattr(self.x_train, "load") else self.x_train,
             self.y_train,
             self.x_val,
             self.y_val,

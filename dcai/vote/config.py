@@ -17,6 +17,7 @@ FLAG_OPTIONS = ("noisy_min_margin", "noisy_max_agreement", "ambiguous_max_top_pr
 
 
 ENGINES = ("train", "tune-train", "tune")  # how vote fits its trials on Ray (VoteConfig.engine)
+INPUTS = ("driver", "ray_data")  # where vote's images live (VoteConfig.inputs)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,14 @@ class VoteConfig(StageConfig):
     workers: int = 0  # engine "train": at most this many workers; 0 = one per trial (what fits runs)
     max_failures: int = 2  # a lost worker / trial restarts this many times, from its last epoch
     storage_path: str = ""  # Ray Train / Tune storage, any pyarrow.fs URI all nodes reach; "" = in the stage
+    # Where the images live. "driver": decoded into the driver (float32, cached in RUN/cache), shipped to
+    # the workers and predicted there: the exact resize. "ray_data": decoded once by Ray Data into the run's
+    # uint8 tensor dataset (RUN/tensors/, dcai.tensors), which each training worker reads itself and an
+    # actor pool holding the fold models predicts over, writing the out-of-fold probabilities to Parquet in
+    # the stage (oof/); the driver holds no pixels. Pixels rounded to uint8 (at most 0.5 of 255 off), so
+    # the models differ slightly from "driver"'s. BENCHMARKS "vote-ray" measures both.
+    inputs: str = "driver"
+    predict_actors: int = 0  # inputs "ray_data": actors predicting; 0 = one per CPU (per GPU share with GPUs)
     # Flags (dcai.vote.scores.flags). Chosen on synthetic planted noise by bench/labels.py, see there.
     noisy_min_margin: float = 0.1
     noisy_max_agreement: float = 0.4
@@ -173,6 +182,8 @@ class VoteConfig(StageConfig):
         self._check(
             self.engine in ENGINES, f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}"
         )
+        self._check(self.inputs in INPUTS, f"inputs must be one of {', '.join(INPUTS)}, got {self.inputs!r}")
+        self._check(self.predict_actors >= 0, f"predict_actors must be >= 0, got {self.predict_actors}")
         self._check(self.workers >= 0, f"workers must be >= 0 (0 = one per trial), got {self.workers}")
         self._check(self.max_failures >= 0, f"max_failures must be >= 0, got {self.max_failures}")
         for name in (

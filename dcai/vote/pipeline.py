@@ -1,16 +1,20 @@
 """Ray wiring of vote: members × fold groups fitted on one elastic Ray ``TorchTrainer`` (``fit_many``;
 ``engine: tune`` makes them Ray Tune trials instead), around the body in :mod:`dcai.vote.vote`.
 
-A trial trains the folds of its group at once (stacked on one device by the engine). The driver
-predicts every image with each member's fold models, keeps each image's out-of-fold row, and writes
-``NN-vote/``: manifest columns ``vote_*``, ``probs.npz`` ``(M, N, C)``, and a queue of flagged images.
+A trial trains the folds of its group at once (stacked on one device by the engine). Each image's
+out-of-fold probabilities come from its own fold's model: predicted in the driver (``inputs: driver``) or
+by a Ray Data actor pool over the run's tensor dataset (``inputs: ray_data``, :mod:`dcai.tensors`, written
+to ``oof/`` in the stage). Writes ``NN-vote/``: manifest columns ``vote_*``, ``probs.npz`` ``(M, N, C)``,
+and a queue of flagged images.
 """
 
 from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
 from functools import partial
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -29,9 +33,12 @@ STAGE = "vote"
 
 
 def fan_out(
-    x: np.ndarray, y: np.ndarray, cf: crossfit.CrossFit, cfg: VoteConfig, *, num_classes: int, storage: str
+    x, y: np.ndarray, cf: crossfit.CrossFit, cfg: VoteConfig, *, num_classes: int, storage: str, oof: str
 ):
-    """Fit every trial with Ray Tune, predict with each fold model: ``((M, K, N, C) probs, per-trial info)``."""
+    """Fit every trial on Ray, predict each row with its own fold's model: ``((M, N, C) probs, trial info)``.
+
+    ``x``: ``(N, H, W, C)`` images, or a :class:`dcai.tensors.store.Tensors` handle (``inputs: ray_data``),
+    predicted by a Ray Data actor pool into ``oof/<fit>`` Parquet."""
     from dcai.ray_runtime import quiet_tune
     from dcai.train import engine
     from dcai.train import pipeline as train_pipeline
@@ -73,15 +80,29 @@ def fan_out(
             storage_path=storage, name=name,
         )  # fmt: skip
     seconds = time.time() - started
-    out = np.full((len(cfg.members), cf.k, len(y), num_classes), np.nan, np.float32)
-    info = []
+    info = [{**t, **fit_info(results, seconds, cfg.epochs)} for t, results in zip(plan, fitted)]
+    # every member's K fold models, fold k's from the trial that fitted it
+    states: list[list] = [[None] * cf.k for _ in cfg.members]
+    fns: list = [None] * len(cfg.members)
     for t, spec, results in zip(plan, specs, fitted):
-        states = [r.state_dict for r in results]
-        out[cfg.members.index(t["member"]), t["folds"]] = engine.predict(
-            spec.model_fn, states, x, device=cfg.device
-        )
-        info.append({**t, **fit_info(results, seconds, cfg.epochs)})
-    return out, info
+        m = cfg.members.index(t["member"])
+        fns[m] = spec.model_fn
+        for f, r in zip(t["folds"], results):
+            states[m][f] = r.state_dict
+    if isinstance(x, np.ndarray):
+        return np.stack(
+            [
+                crossfit.out_of_fold(engine.predict(fn, st, x, device=cfg.device), cf)
+                for fn, st in zip(fns, states)
+            ]
+        ), info
+    from dcai.tensors import pipeline as tensors
+
+    out = tensors.predict(
+        x, list(zip(fns, states)), cf.folds, f"{oof}/{name}", actors=cfg.predict_actors,
+        gpus_per_actor=gpus, batch_size=max(256, cfg.batch_size * 16),
+    )  # fmt: skip
+    return tensors.gather(out, len(y), len(cfg.members), num_classes), info
 
 
 def run(run_dir: str, cfg: VoteConfig, *, force: bool = False) -> tuple[dict, bool]:
@@ -90,12 +111,19 @@ def run(run_dir: str, cfg: VoteConfig, *, force: bool = False) -> tuple[dict, bo
     previous = the_run.stage_dir(STAGE)
 
     def stage(table: pa.Table, ctx: StageContext) -> StageOutput:
-        load = partial(load_inputs, run_dir, size=cfg.image_size, method=cfg.resize)
-        # Ray's checkpoints go where every node reaches: the stage's folder (inside a shared run folder, or
-        # the run's object store), unless storage_path says otherwise
-        scratch = (ctx.final if isinstance(ctx.final, UriPath) else ctx.workdir) / "ray"
+        load: Callable[[pa.Table], Any]
+        if cfg.inputs == "ray_data":
+            from dcai.tensors import pipeline as tensors
+
+            load = partial(tensors.build, run_dir, size=cfg.image_size, method=cfg.resize)
+        else:
+            load = partial(load_inputs, run_dir, size=cfg.image_size, method=cfg.resize)
+        # Ray's checkpoints and the predictions go where every node reaches: the stage's folder (inside a
+        # shared run folder, or the run's object store), unless storage_path says otherwise
+        shared = ctx.final if isinstance(ctx.final, UriPath) else ctx.workdir
+        scratch = shared / "ray"
         storage = cfg.storage_path or str(scratch)
-        fit = partial(fan_out, cfg=cfg, storage=storage)
+        fit = partial(fan_out, cfg=cfg, storage=storage, oof=str(shared / "oof"))
         out = vote(table, cfg, ctx.workdir, load=load, fan_out=fit, previous=previous)
         if not cfg.storage_path:
             rmtree(scratch)  # only for resuming a fit; the predictions are kept in probs.npz

@@ -29,7 +29,8 @@ from dcai.vote import rounds as vr
 from dcai.vote import scores as vs
 from dcai.vote.config import FLAG_OPTIONS, VoteConfig
 
-# fan_out(x (N, H, W, C), y (N,), plan, *, num_classes) -> ((M, K, N, C) probabilities, trial info)
+# fan_out(x, y (N,), plan, *, num_classes) -> ((M, N, C) out-of-fold probabilities, trial info); x is what
+# load gave: (N, H, W, C) images, or a handle on the run's tensor dataset (dcai.tensors.store.Tensors)
 FanOut = Callable[..., tuple[np.ndarray, list]]
 
 
@@ -45,7 +46,7 @@ def vote(
     cfg: VoteConfig,
     workdir: Path,
     *,
-    load: Callable[[pa.Table], np.ndarray],
+    load: Callable[[pa.Table], Any],
     fan_out: FanOut,
     previous: AnyPath | None = None,
 ) -> StageOutput:
@@ -69,11 +70,9 @@ def vote(
     if probs_by_round is None:
         x = load(sub)
         loaded = time.time()
-        members = range(len(cfg.members))
 
         def fit(plan: crossfit.CrossFit, y_train: np.ndarray) -> tuple[np.ndarray, list]:
-            raw, trial_info = fan_out(x, y_train, plan, num_classes=len(classes))
-            return np.stack([crossfit.out_of_fold(raw[m], plan) for m in members]), trial_info  # (M, N, C)
+            return fan_out(x, y_train, plan, num_classes=len(classes))  # (M, N, C), trial info
 
         trusted = np.array([bool(v) for v in sub.column("trusted").to_pylist()], dtype=bool)
         probs_by_round, per_round, infos = vr.run_rounds(fit, y, cf, cfg, protected=trusted, scored=~holdout)
@@ -142,6 +141,10 @@ def train_key(cfg: VoteConfig, ids: np.ndarray, y: np.ndarray) -> str:
     # with one round these only re-flag the same probabilities: the key of a vote from before rounds
     one_round = (*FLAG_OPTIONS, "rounds", "round_flagged", "rounds_scored")
     options = {k: v for k, v in cfg.to_dict().items() if cfg.rounds > 1 or k not in one_round}
+    # how many actors predict changes nothing; the driver's inputs are what votes before "inputs" used
+    options.pop("predict_actors", None)
+    if options.get("inputs") == "driver":
+        options.pop("inputs")
     return fingerprint({"options": options, "ids": ids.tolist(), "labels": y.tolist()})
 
 

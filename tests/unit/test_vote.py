@@ -237,7 +237,7 @@ def test_vote_body_without_ray_flags_the_mislabel_a_fan_out_sees(tmp_path):
     def fan_out(x, y, plan, *, num_classes):
         probs = np.full((len(true), num_classes), 0.05)
         probs[np.arange(len(true)), [classes.index(t) for t in true]] = 0.9
-        return np.broadcast_to(probs, (2, plan.k, *probs.shape)).copy(), [{"member": "m", "folds": []}]
+        return np.broadcast_to(probs, (2, *probs.shape)).copy(), [{"member": "m", "folds": []}]
 
     cfg = VoteConfig().replace(**{**VoteConfig.PRESETS["tiny"], "rounds": 1})
     load = lambda sub: np.zeros((sub.num_rows, 4, 4, 3), np.float32)  # noqa: E731
