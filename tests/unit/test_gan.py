@@ -216,6 +216,7 @@ def test_the_dedup_check_drops_a_copy_of_a_run_image(tmp_path):
 @pytest.mark.slow
 def test_local_search_returns_a_winner_and_its_images_are_written(tmp_path):
     from dcai.gan.pipeline import run
+    from dcai.gan.report_section import render_section
     from dcai.runs import Run
 
     run_dir = make_run(tmp_path)
@@ -227,7 +228,33 @@ def test_local_search_returns_a_winner_and_its_images_are_written(tmp_path):
     assert report["settings"]["gamma"] == found["best_params"]["gamma"]
     assert report["settings"]["per_class"] == found["best_params"]["images"]
     assert report["added_total"] == found["best_params"]["images"]  # the first class passes validity
-    assert (Run(run_dir).stage_dir("gan") / "trials.parquet").exists()
+    stage_dir = Run(run_dir).stage_dir("gan")
+    assert (stage_dir / "trials.parquet").exists()
+    html = render_section(run_dir, stage_dir, report)
+    assert "<svg" in html and "Winner: trial" in html and "trial 1" in html  # the trials plot and table
     # a winner that must beat ordinary augmentation by more than 1.0 adds nothing
     report, _ = run(str(run_dir), _tiny(tuned=True, min_gain=1.0), force=True)
     assert report["added_total"] == 0 and "does not beat" in report["skipped"]
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        ({"backend": "slurm"}, "backend must be one of ['ray', 'local']"),
+        ({"ramp": 2.0}, "ramp must be in [0, 1]"),
+        (
+            {"space": {"lr": [0, 1]}},
+            "unknown parameter(s) ['lr']; allowed: ['gamma', 'delta', 'ramp', 'images']",
+        ),
+        ({"space": {"ramp": [0, 3]}}, "space['ramp']: a fraction of the iterations"),
+        ({"validity": "lenet"}, "validity must be 'module:factory'"),
+        ({"batch_size": 1}, "batch_size must be >= 2"),
+    ],
+)
+def test_config_errors_name_the_allowed_values(changes, message):
+    from dcai.config import ConfigError
+    from dcai.gan.config import GanConfig
+
+    with pytest.raises(ConfigError, match="GanConfig") as e:
+        GanConfig(**changes)
+    assert message in str(e.value)
