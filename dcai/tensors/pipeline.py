@@ -73,19 +73,40 @@ def predict(
     actors: int = 0,
     gpus_per_actor: float = 0.0,
     batch_size: int = 1024,
-    where: str | None = None,
 ) -> str:
     """Out-of-fold probabilities of the rows of ``tensors`` (``folds`` ``(N,)``) by every member's fold
     models, written as Parquet (``row``, ``probs`` ``(M * C,)``) to ``out``; returns its path.
 
-    ``actors``: the pool's size (0: one per CPU of the cluster, or per GPU with ``gpus_per_actor``);
-    ``where``: read another tensor dataset than the handle's (a benchmark's tiled copy)."""
+    ``actors``: the pool's most actors (0: one per CPU of the cluster, or per GPU share with
+    ``gpus_per_actor``)."""
     import ray
-    from ray.data import ActorPoolStrategy
 
     from dcai.ray_runtime import init_ray
 
     init_ray()
+    return predict_dataset(
+        ray.data.read_parquet(tensors.where), members, tensors.keys, folds, out, size=tensors.size,
+        actors=actors, gpus_per_actor=gpus_per_actor, batch_size=batch_size,
+    )  # fmt: skip
+
+
+def predict_dataset(
+    ds,
+    members: Members,
+    hashes: np.ndarray,
+    folds: np.ndarray,
+    out: str | os.PathLike | storage.UriPath,
+    *,
+    size: int,
+    actors: int = 0,
+    gpus_per_actor: float = 0.0,
+    batch_size: int = 1024,
+) -> str:
+    """:func:`predict` over any Ray Dataset of ``content_hash`` / ``image`` rows; ``hashes`` ``(N,)`` and
+    ``folds`` ``(N,)`` are the rows' (a row's probabilities go to its index in them)."""
+    import ray
+    from ray.data import ActorPoolStrategy
+
     room = ray.cluster_resources()
     if actors <= 0:
         actors = (
@@ -93,12 +114,11 @@ def predict(
             if gpus_per_actor > 0
             else int(room.get("CPU", 1))
         )
-    parts = ray.put({"members": list(members), "hashes": tensors.keys, "folds": np.asarray(folds)})
-    ds = ray.data.read_parquet(where or tensors.where)
+    parts = ray.put({"members": list(members), "hashes": hashes, "folds": np.asarray(folds)})
     probs = ds.map_batches(
         _Predictor,
         fn_constructor_args=([parts],),  # in a list: Ray Data hands a top-level ref over unresolved
-        fn_constructor_kwargs={"size": tensors.size, "device": "cuda" if gpus_per_actor > 0 else "cpu"},
+        fn_constructor_kwargs={"size": size, "device": "cuda" if gpus_per_actor > 0 else "cpu"},
         # from one actor up: a fixed pool as large as the CPUs would leave none to read the Parquet with
         compute=ActorPoolStrategy(min_size=1, max_size=max(1, actors)),
         batch_format="pyarrow",
