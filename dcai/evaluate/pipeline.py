@@ -53,6 +53,20 @@ def fit_models(data: core.Prepared, cfg: EvaluateConfig, *, storage: str | None)
             options={**options, "device": cfg.device},
         )
 
+    groups = cfg.groups()
+    if cfg.backend == "train" and len(groups) > 1:
+        # seed groups (models_at_once) on one elastic TorchTrainer, as the vote fits its members × folds:
+        # its workers split the groups, each group stacked by the engine, every epoch checkpointed
+        fitted = ray_train.fit_many(
+            [spec(g) for g in groups],
+            max_workers=cfg.num_workers,
+            cpus_per_worker=cfg.cpus_per_worker,
+            gpus_per_worker=cfg.gpus_per_worker,
+            max_failures=cfg.max_failures,
+            storage_path=storage,
+            name=f"evaluate-{int(time.time())}",
+        )
+        return [r for g in fitted for r in g]
     if cfg.backend == "train":
         return ray_train.train(
             spec(cfg.seed_list),
@@ -63,15 +77,15 @@ def fit_models(data: core.Prepared, cfg: EvaluateConfig, *, storage: str | None)
             storage_path=storage,
             name=f"evaluate-{int(time.time())}",
         )
-    groups = ray_train.fan_out(
-        [spec(g) for g in cfg.groups()],
+    by_trial = ray_train.fan_out(
+        [spec(g) for g in groups],
         cpus_per_trial=cfg.cpus_per_worker,
         gpus_per_trial=cfg.gpus_per_worker,
         max_failures=cfg.max_failures,
         storage_path=storage,
         name=f"evaluate-{int(time.time())}",
     )
-    return [r for g in groups for r in g]
+    return [r for g in by_trial for r in g]
 
 
 def measure(train, val, tests, cfg: EvaluateConfig, *, run_dir=None) -> dict:

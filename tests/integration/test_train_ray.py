@@ -105,6 +105,9 @@ def test_evaluate_backend_train(ray_local, tmp_path):
     )
     report, _ = run(None, cfg, data_dir=tmp_path / "d")
     assert report["seeds"] == [0, 1] and report["backend"] == "train"
+    # one seed at a time: the seed groups go to fit_many's elastic Trainer, in the seeds' order
+    report, _ = run(None, cfg.replace(models_at_once=1, seeds=3), data_dir=tmp_path / "d")
+    assert report["seeds"] == [0, 1, 2] and report["backend"] == "train"
 
 
 def test_fit_many_one_trainer_splits_the_specs(ray_local, tmp_path):
