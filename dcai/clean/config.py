@@ -31,6 +31,10 @@ class CleanConfig(StageConfig):
     # certain first; the rest of its candidates are queued ("over-class-cap"). When the evidence condemns
     # much of a class, the models are more likely weak than the data that bad.
     max_changed_share: float = 0.3
+    # How much embed's kNN estimate moves the vote's calibrated probabilities (dcai.clean.policy.combine):
+    # 1 = Bayes' rule for independent experts; 0 = the kNN is ignored. Below 1 because the kNN and the
+    # vote learnt from the same given labels, so their errors are not independent.
+    knn_weight: float = 0.5
     # Investigate alone: queue when the auxiliary model's loss on the given label exceeds this
     # (-log p; 2.3 = p < 0.1) and the image was not certified.
     aux_review_loss: float = 2.3
@@ -42,7 +46,13 @@ class CleanConfig(StageConfig):
     PRESETS = {"tiny": {}}
 
     def __post_init__(self) -> None:
-        for name in ("precision", "relabel_min_prob", "remove_min_doubt", "min_evidence_accuracy"):
+        for name in (
+            "precision",
+            "relabel_min_prob",
+            "remove_min_doubt",
+            "min_evidence_accuracy",
+            "knn_weight",
+        ):
             v = getattr(self, name)
             self._check(0.0 <= v <= 1.0, f"{name} must be in [0, 1], got {v}")
         self._check(

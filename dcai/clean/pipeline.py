@@ -7,6 +7,7 @@ even for millions of rows.
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 
 import numpy as np
@@ -23,10 +24,44 @@ from dcai.vote.config import VoteConfig
 STAGE = "clean"
 
 
-def score_table(table: pa.Table) -> dict[str, np.ndarray]:
-    """The policy's input: ``label``, ``split``, ``trusted`` and whichever evidence columns exist."""
+def score_table(table: pa.Table, neighbours: Neighbours | None = None) -> dict[str, np.ndarray]:
+    """The policy's input: ``label``, ``split``, ``trusted`` and whichever evidence columns exist; with
+    embed's ``neighbours``, the kNN share of the vote's top label (``knn_share_of_vote_top``)."""
     names = ("label", "split", "trusted", *(c for c in policy.EVIDENCE if c in table.column_names))
-    return {c: np.asarray(table.column(c).to_pylist(), dtype=object) for c in names}
+    scores = {c: np.asarray(table.column(c).to_pylist(), dtype=object) for c in names}
+    if neighbours is not None and "vote_top_label" in scores:
+        scores["knn_share_of_vote_top"] = neighbours.share(
+            manifest.column(table, "id"), scores["vote_top_label"]
+        )
+    return scores
+
+
+class Neighbours:
+    """Embed's neighbour label shares ``dist`` ``(M, C)`` of its rows ``ids`` ``(M,)``, ``classes`` ``(C,)``."""
+
+    def __init__(self, ids: np.ndarray, classes: np.ndarray, dist: np.ndarray):
+        self.row = {str(i): j for j, i in enumerate(ids)}
+        self.col = {str(c): k for k, c in enumerate(classes)}
+        self.dist = np.asarray(dist, float)
+
+    @classmethod
+    def of_run(cls, run: Run) -> Neighbours | None:
+        """The run's embed stage's, if it has one (``vectors.npz``)."""
+        folder = run.stage_dir("embed")
+        path = folder / "vectors.npz" if folder is not None else None
+        if path is None or not path.exists():
+            return None
+        with np.load(io.BytesIO(path.read_bytes())) as z:
+            return cls(z["ids"], z["classes"], z["dist"])
+
+    def share(self, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """``(N,)`` the neighbours' share of ``labels[i]`` for row ``ids[i]``; None where unknown."""
+        out = np.full(len(ids), None, dtype=object)
+        for i, (rid, lab) in enumerate(zip(ids, labels)):
+            j, k = self.row.get(str(rid)), self.col.get(str(lab))
+            if j is not None and k is not None:
+                out[i] = float(self.dist[j, k])
+        return out
 
 
 def vote_flag_options(run: Run) -> dict[str, float]:
@@ -48,11 +83,13 @@ def apply(
     flag_options: dict[str, float] | None = None,
     evidence_accuracy: float | None = None,
     decided: set[str] | frozenset[str] = frozenset(),
+    neighbours: Neighbours | None = None,
 ) -> tuple[pa.Table, pa.Table, dict]:
     """Decide and (with ``cfg.auto``) apply. Returns ``(new manifest, review queue, metrics)``.
     ``flag_options``: the vote's noisy / ambiguous thresholds (default: ``VoteConfig``'s);
-    ``evidence_accuracy``: the vote's out-of-fold accuracy, which gates every automatic change."""
-    scores = score_table(table)
+    ``evidence_accuracy``: the vote's out-of-fold accuracy, which gates every automatic change;
+    ``neighbours``: embed's kNN label shares (:meth:`Neighbours.of_run`)."""
+    scores = score_table(table, neighbours)
     d = policy.decide(scores, cfg=cfg, flag_options=flag_options, evidence_accuracy=evidence_accuracy)
     action, rule, new_label = d["action"], d["rule"], d["new_label"]
     if cfg.auto:
@@ -75,17 +112,24 @@ def apply(
         suggested=new_label,
         score=policy.doubt_score(scores),
     )
-    for name, values in (("clean_action", action), ("clean_rule", rule), ("clean_label", new_label)):
+    why = d["why"]
+    for name, values in (
+        ("clean_action", action),
+        ("clean_rule", rule),
+        ("clean_label", new_label),
+        ("clean_why", why),
+    ):
         table = manifest.with_column(table, name, pa.array(values.tolist(), pa.string()))
     changed = [
-        {"id": i, "uri": u, "label": lab, "action": a, "new_label": nl, "rule": r}
-        for i, u, lab, a, nl, r in zip(
+        {"id": i, "uri": u, "label": lab, "action": a, "new_label": nl, "rule": r, "why": w}
+        for i, u, lab, a, nl, r, w in zip(
             manifest.column(table, "id"),
             manifest.column(table, "uri"),
             scores["label"],
             action,
             new_label,
             rule,
+            why,
         )
         if a != policy.KEEP
     ]
@@ -117,6 +161,7 @@ def run(run_dir: str, cfg: CleanConfig, *, force: bool = False) -> tuple[dict, b
     the_run = Run(run_dir)
     flag_options = vote_flag_options(the_run)
     accuracy = vote_accuracy(the_run)
+    neighbours = Neighbours.of_run(the_run)
 
     # the review app's decisions so far come first, as `dcai review --apply` would apply them
     log_hash = review_log_hash(the_run.root)
@@ -124,7 +169,12 @@ def run(run_dir: str, cfg: CleanConfig, *, force: bool = False) -> tuple[dict, b
     def stage(table: pa.Table, ctx: StageContext) -> StageOutput:
         table, decided, _ = apply_log_to(table, the_run.root)
         table, queue, metrics = apply(
-            table, cfg, flag_options=flag_options, evidence_accuracy=accuracy, decided=decided
+            table,
+            cfg,
+            flag_options=flag_options,
+            evidence_accuracy=accuracy,
+            decided=decided,
+            neighbours=neighbours,
         )
         metrics["review_log_decisions"] = len(decided)
         if metrics["evidence_too_weak"]:

@@ -3,12 +3,25 @@
 Columns read (each optional except ``label``): ``split``, ``trusted``, dedup's ``dup_conflict``,
 investigate's ``aux_loss``, ``suggested_label``, ``certified``, vote's ``vote_agreement``,
 ``vote_entropy``, ``vote_top_label``, ``vote_top_prob``, ``vote_given_prob`` and its calibrated
-``vote_top_cal``, ``vote_given_cal`` (:mod:`dcai.vote.evidence`). Actions: keep, relabel, remove, review.
+``vote_top_cal``, ``vote_given_cal`` (:mod:`dcai.vote.evidence`), embed's kNN ``embed_given_share``,
+``embed_top_label``, ``embed_noisy`` and ``knn_share_of_vote_top`` (the neighbours' share of the vote's
+top label, which the clean stage reads from embed's ``vectors.npz``), value's ``value_harmful``.
+Actions: keep, relabel, remove, review.
 
 Only the calibrated probabilities change an image: each automatic decision carries an expected
 precision (the calibrated probability that it is right), and :func:`select` keeps the most certain
 decisions while their mean stays at the configured precision. Everything else the evidence doubts
 is queued for a person and stays in the data.
+
+The rule that combines the detectors (:func:`combine`): the vote's calibrated probability of an event
+("its top label is the true one", "the given label is wrong") is the base; where embed ran, the kNN's
+estimate of the same event (the neighbours' share, kept within [0.05, 0.95]) multiplies its odds by
+``(kNN odds / prior odds) ** knn_weight``, the prior being what is known before looking at the image (1 / classes
+for a label, the vote's out-of-fold error rate for a wrong label). With ``knn_weight`` 1 that is Bayes'
+rule for two independent experts; below 1 it discounts them for sharing the labels they learnt from. So
+neighbours that agree with the vote raise its confidence, neighbours that disagree lower it, and the
+precision gate reads the result. Value's harmful flag and the kNN's own flag only queue (they carry no
+calibrated probability); investigate and dedup act as before.
 """
 
 from __future__ import annotations
@@ -35,7 +48,13 @@ EVIDENCE = (
     "vote_given_prob",
     "vote_top_cal",
     "vote_given_cal",
+    "embed_top_label",
+    "embed_given_share",
+    "embed_noisy",
+    "knn_share_of_vote_top",
+    "value_harmful",
 )
+KNN_CLIP = 0.05  # a kNN share of 0 or 1 (of k = 10 neighbours) is no certainty: kept in [0.05, 0.95]
 
 
 def _floats(scores: Mapping[str, np.ndarray], name: str, n: int) -> np.ndarray:
@@ -90,6 +109,20 @@ def cap_per_class(
     return out
 
 
+def _odds(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return p / (1 - p)
+
+
+def combine(vote_p: np.ndarray, knn_p: np.ndarray, prior: float | np.ndarray, *, weight: float) -> np.ndarray:
+    """``(N,)`` the vote's probability of an event updated by the kNN's estimate of it (see the module
+    docstring); where the kNN estimate is NaN (embed did not run, or not on that row) the vote's stays."""
+    knn = np.clip(knn_p, KNN_CLIP, 1 - KNN_CLIP)
+    odds = _odds(vote_p) * (_odds(knn) / _odds(np.asarray(prior, float))) ** weight
+    with np.errstate(invalid="ignore"):
+        return np.where(np.isnan(knn_p) | np.isnan(vote_p), vote_p, odds / (1 + odds))
+
+
 def decide(
     scores: Mapping[str, np.ndarray],
     *,
@@ -110,7 +143,9 @@ def decide(
     class (:func:`cap_per_class`); and only when ``evidence_accuracy`` (the vote's out-of-fold accuracy)
     reaches ``min_evidence_accuracy``. Queued for review (or removed with ``doubtful="remove"``):
     ``over-class-cap``, ``below-precision``, ``duplicate-conflict``, ``label-doubtful`` (the vote's noisy
-    flag, :func:`dcai.vote.scores.flags` at ``flag_options``), ``investigate-loss``, ``ambiguous``.
+    flag, :func:`dcai.vote.scores.flags` at ``flag_options``), ``investigate-loss``,
+    ``neighbours-disagree`` (embed's flag), ``harms-validation`` (value's flag), ``ambiguous``.
+    ``why`` says, per acted or queued row, what each detector said.
     """
     cfg = cfg or CleanConfig()
     flag_options = flag_options or VoteConfig().flag_options()
@@ -130,6 +165,17 @@ def decide(
     aux_loss = _floats(scores, "aux_loss", n)
     certified = _bools(scores, "certified", n)
     conflict = _bools(scores, "dup_conflict", n)
+    knn_given = _floats(scores, "embed_given_share", n)
+    knn_top_share = _floats(scores, "knn_share_of_vote_top", n)
+    knn_top = _strings(scores, "embed_top_label", n)
+    knn_noisy = _bools(scores, "embed_noisy", n)
+    harmful = _bools(scores, "value_harmful", n)
+    n_classes = max(len({v for v in label if isinstance(v, str)}), 2)
+    wrong_prior = 1.0 - evidence_accuracy if evidence_accuracy is not None else 0.2
+    wrong_prior = float(np.clip(wrong_prior, 0.02, 0.5))
+    w = cfg.knn_weight
+    top_comb = combine(top_cal, knn_top_share, 1.0 / n_classes, weight=w)
+    given_comb = 1.0 - combine(1.0 - given_cal, 1.0 - knn_given, wrong_prior, weight=w)
 
     vote = {"top": top, "top_prob": top_p, "given_prob": given_p, "agreement": agree, "entropy": entropy}
     noisy, ambiguous = vote_scores.flags({**vote, "scored": top != ""}, label, **flag_options)
@@ -139,12 +185,12 @@ def decide(
     with np.errstate(invalid="ignore"):
         other = (top != label) & (top != "")
         consensus = (sugg == "") | (sugg == top) if cfg.require_consensus else np.ones(n, bool)
-        relabel_wanted = in_play & other & (top_cal >= cfg.relabel_min_prob) & consensus & strong_enough
-        doubt = 1.0 - given_cal  # the calibrated probability that the given label is wrong
+        relabel_wanted = in_play & other & (top_comb >= cfg.relabel_min_prob) & consensus & strong_enough
+        doubt = 1.0 - given_comb  # the calibrated probability that the given label is wrong
         remove_wanted = in_play & ~relabel_wanted & (doubt >= cfg.remove_min_doubt) & strong_enough
         aux_doubt = (aux_loss > cfg.aux_review_loss) & ~certified
         noisy |= (sugg != "") & (sugg != label) & aux_doubt  # investigate's own other-label evidence
-    confidence = np.where(relabel_wanted, top_cal, np.where(remove_wanted, doubt, np.nan))
+    confidence = np.where(relabel_wanted, top_comb, np.where(remove_wanted, doubt, np.nan))
     relabel = select(np.nan_to_num(confidence), relabel_wanted, precision=cfg.precision)
     remove = select(np.nan_to_num(confidence), remove_wanted, precision=cfg.precision)
     changed = cap_per_class(
@@ -167,6 +213,8 @@ def decide(
         (conflict, doubtful, "duplicate-conflict"),
         (noisy, doubtful, "label-doubtful"),
         (aux_doubt & ~noisy, doubtful, "investigate-loss"),
+        (knn_noisy, doubtful, "neighbours-disagree"),
+        (harmful, doubtful, "harms-validation"),
         (ambiguous, doubtful, "ambiguous"),
     ):
         pick = mask & in_play & (rule == None)  # noqa: E711 - elementwise test on an object array
@@ -178,8 +226,42 @@ def decide(
     ask = (action == REVIEW) | (action == REMOVE)
     no_guess = np.full(n, None, dtype=object)
     guess = np.where(other, top, np.where((sugg != "") & (sugg != label), sugg, no_guess))
+    guess = np.where((guess == None) & (knn_top != "") & (knn_top != label), knn_top, guess)  # noqa: E711
     new_label[ask] = guess[ask]
-    return {"action": action, "new_label": new_label, "rule": rule, "confidence": confidence}
+    evidence = {"top": top, "top_cal": top_cal, "given_cal": given_cal, "knn_top": knn_top,
+                "knn_given": knn_given, "knn_top_share": knn_top_share, "harmful": harmful,
+                "aux_doubt": aux_doubt, "conflict": conflict, "top_comb": top_comb, "doubt": doubt}  # fmt: skip
+    why = np.full(n, None, dtype=object)
+    for i in np.flatnonzero(action != KEEP):
+        why[i] = explain(int(i), label[i], evidence)
+    return {"action": action, "new_label": new_label, "rule": rule, "confidence": confidence, "why": why}
+
+
+def explain(i: int, given: str, e: Mapping[str, np.ndarray]) -> str:
+    """One line: what each detector said of row ``i`` (those that ran), and the combined probabilities."""
+    parts = []
+    if e["top"][i]:
+        parts.append(
+            f"vote: top {e['top'][i]!r} p={e['top_cal'][i]:.2f}, given {given!r} p={e['given_cal'][i]:.2f}"
+        )
+    if not np.isnan(e["knn_given"][i]):
+        knn = f"neighbours: given {e['knn_given'][i]:.0%}"
+        if e["knn_top"][i] != given:
+            knn += f", majority {e['knn_top'][i]!r}"
+        if e["top"][i] and e["top"][i] != given and not np.isnan(e["knn_top_share"][i]):
+            knn += f", vote's top {e['knn_top_share'][i]:.0%}"
+        parts.append(knn)
+    if e["harmful"][i]:
+        parts.append("value: harms validation")
+    if e["aux_doubt"][i]:
+        parts.append("investigate: high loss")
+    if e["conflict"][i]:
+        parts.append("dedup: label conflict")
+    if not np.isnan(e["top_comb"][i]) and e["top"][i] and e["top"][i] != given:
+        parts.append(f"combined p(top)={e['top_comb'][i]:.2f}")
+    if not np.isnan(e["doubt"][i]):
+        parts.append(f"combined p(given wrong)={e['doubt'][i]:.2f}")
+    return "; ".join(parts) or "no detector evidence"
 
 
 def doubt_score(scores: Mapping[str, np.ndarray]) -> np.ndarray:

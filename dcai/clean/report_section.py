@@ -20,5 +20,12 @@ def render_section(run_dir: Path, stage_dir: Path, report: dict) -> str:
     for action, title in (("relabel", "Relabelled"), ("remove", "Removed"), ("review", "Queued for review")):
         rows = rows_where(t, "clean_action", action)
         parts.append(f"<h3>{title} ({len(rows)})</h3>")
-        parts.append(gallery(t, rows, suggested="clean_label", note="clean_rule"))
+        parts.append(
+            gallery(
+                t,
+                rows,
+                suggested="clean_label",
+                note="clean_why" if "clean_why" in t.column_names else "clean_rule",
+            )
+        )
     return "".join(parts)

@@ -245,3 +245,58 @@ def test_weak_vote_makes_auto_change_nothing_and_says_so():
     )
     assert set(manifest.column(t, "split")) == {"train"} and metrics["evidence_too_weak"]
     assert "relabel" not in metrics["actions"] and queue.num_rows == 3
+
+
+def test_without_embed_or_value_columns_the_decisions_are_the_votes_alone():
+    s = _vote(label=["i", "i", "ii", "ii"], top=["ii", "ii", "ii", "i"], top_p=[0.97, 0.7, 0.9, 0.6],
+              agree=[0.0, 0.2, 1.0, 0.4], ent=[0.1, 0.3, 0.2, 0.7])  # fmt: skip
+    alone = policy.decide(s)
+    absent = policy.decide({**s, **{c: O([None] * 4, dtype=object) for c in
+                                    ("embed_top_label", "embed_given_share", "embed_noisy",
+                                     "knn_share_of_vote_top", "value_harmful")}})  # fmt: skip
+    for key in ("action", "rule", "new_label"):
+        assert alone[key].tolist() == absent[key].tolist()
+    assert np.allclose(alone["confidence"].astype(float), absent["confidence"].astype(float), equal_nan=True)
+
+
+def test_neighbours_that_agree_with_the_vote_lift_a_relabel_over_the_gate_and_disagreeing_ones_block_it():
+    base = dict(label=["i", "i"], top=["ii", "ii"], top_p=[0.7, 0.7], agree=[0.0, 0.0], ent=[0.3, 0.3],
+                given=[0.3, 0.3])  # fmt: skip
+    cfg = CleanConfig(precision=0.85)
+    assert policy.decide(_vote(**base), cfg=cfg)["action"].tolist() == ["review", "review"]  # 0.7 < 0.85
+    s = _vote(
+        **base, embed_top_label=["ii", "i"], embed_given_share=[0.1, 0.9], knn_share_of_vote_top=[0.9, 0.1]
+    )
+    d = policy.decide(s, cfg=cfg)
+    # odds 0.7/0.3 x (0.9/0.1 over prior odds 1) ** 0.5 = 7 -> 0.875; disagreeing: 0.778 -> 0.44
+    assert d["confidence"][0] == pytest.approx(0.875)
+    assert d["action"].tolist()[0] == "relabel" and d["new_label"][0] == "ii"
+    assert d["action"][1] == "review" and d["rule"][1] == "below-precision"
+    assert "neighbours: given 10%, majority 'ii', vote's top 90%" in d["why"][0]
+
+
+def test_neighbours_raise_or_lower_the_doubt_that_removes():
+    base = dict(label=["v", "v", "v"], top=["v", "v", "v"], top_p=[0.4] * 3, agree=[1.0] * 3, ent=[0.5] * 3,
+                given=[0.4] * 3, given_cal=[0.4] * 3)  # fmt: skip
+    s = _vote(**base, embed_top_label=["x", "v", None], embed_given_share=[0.0, 1.0, None])
+    d = policy.decide(s, cfg=CleanConfig(precision=0.85), evidence_accuracy=0.8)
+    # doubt 0.6 (odds 1.5) x ((0.95 / 0.05) / (0.2 / 0.8)) ** 0.5 = 13.1 -> 0.93; the other way 0.17 -> 0.15
+    assert d["action"][0] == "remove" and d["rule"][0] == "given-label-unlikely"
+    assert d["confidence"][0] == pytest.approx(0.929, abs=1e-3)
+    assert d["action"][1] == "review" and d["rule"][1] == "ambiguous"  # no longer doubted enough to remove
+    assert d["action"][2] == "review" and d["rule"][2] == "below-precision"  # the vote alone: 0.6 < 0.85
+
+
+def test_knn_and_value_flags_alone_only_queue_with_their_reason_and_suggestion():
+    s = _scores(label=["i", "i", "i"], embed_top_label=["ii", "i", "i"], embed_given_share=[0.1, 0.9, 0.9],
+                embed_noisy=[True, False, False], value_harmful=[False, True, False])  # fmt: skip
+    d = policy.decide(s)
+    assert d["action"].tolist() == ["review", "review", "keep"]
+    assert d["rule"].tolist() == ["neighbours-disagree", "harms-validation", None]
+    assert d["new_label"].tolist() == ["ii", None, None]
+    assert d["why"][1] == "neighbours: given 90%; value: harms validation" and d["why"][2] is None
+
+
+def test_combine_keeps_the_vote_where_the_knn_is_missing():
+    out = policy.combine(O([0.6, 0.6, np.nan]), O([np.nan, 0.5, 0.9]), 0.5, weight=1.0)
+    assert out[0] == 0.6 and out[1] == pytest.approx(0.6) and np.isnan(out[2])
