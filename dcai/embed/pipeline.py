@@ -15,7 +15,7 @@ from dcai.embed.embed import STAGE, embed
 from dcai.runs import Run, StageContext, StageOutput
 from dcai.storage import UriPath, rmtree
 from dcai.train.inputs import load_inputs
-from dcai.train.pipeline import folds_fit
+from dcai.train.pipeline import folds_fit, resolve_engine
 
 
 def run(run_dir: str, cfg: EmbedConfig, *, force: bool = False) -> tuple[dict, bool]:
@@ -29,6 +29,7 @@ def run(run_dir: str, cfg: EmbedConfig, *, force: bool = False) -> tuple[dict, b
         )  # fmt: skip
         load = partial(load_inputs, run_dir, size=cfg.image_size, method=cfg.resize)
         out = embed(table, cfg, ctx.workdir, load=load, fit=fit)
+        out.metrics["engine"] = "ray-train" if resolve_engine(cfg.engine) == "train" else "local"
         rmtree(scratch)  # Ray Train's per-epoch checkpoints: only for resuming a fit
         return out
 

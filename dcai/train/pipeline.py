@@ -471,6 +471,13 @@ def ray_is_up() -> bool:
     return ray.is_initialized()
 
 
+def resolve_engine(engine: str) -> str:
+    """``"auto"`` → ``"train"`` when :func:`ray_is_up`, else ``"local"``; the others as given."""
+    if engine == "auto":
+        return "train" if ray_is_up() else "local"
+    return engine
+
+
 def folds_fit(
     *,
     engine: str,
@@ -484,7 +491,7 @@ def folds_fit(
     (embed, value): ``engine`` "train" fits the K fold models as specs of ``folds_per_worker`` models on one
     elastic Ray TorchTrainer (:func:`fit_many`, as the vote does); "local" is the engine in this process;
     "auto" is "train" when :func:`ray_is_up`, else "local"."""
-    if engine == "local" or (engine == "auto" and not ray_is_up()):
+    if resolve_engine(engine) == "local":
         from dcai.train import engine as local
 
         return local.fit

@@ -21,7 +21,7 @@ class ValueConfig(FittedConfig):
     # value_harmful: negative influence and among this share of the valued images with the lowest influence
     harmful_share: float = 0.1
 
-    PRESETS = {"tiny": {"folds": 2, "epochs": 2, "batch_size": 16, "checkpoints": 2, "engine": "local"}}
+    PRESETS = {"tiny": {"folds": 2, "epochs": 2, "batch_size": 16, "checkpoints": 2}}
 
     def checkpoint_epochs(self) -> tuple[int, ...]:
         """The epochs after which the weights are kept, e.g. 12 epochs, 4 checkpoints: 3, 6, 9, 12."""

@@ -14,7 +14,7 @@ import pyarrow as pa
 from dcai.runs import Run, StageContext, StageOutput
 from dcai.storage import UriPath, rmtree
 from dcai.train.inputs import load_inputs
-from dcai.train.pipeline import folds_fit
+from dcai.train.pipeline import folds_fit, resolve_engine
 from dcai.value.config import ValueConfig
 from dcai.value.value import STAGE, value
 
@@ -30,6 +30,7 @@ def run(run_dir: str, cfg: ValueConfig, *, force: bool = False) -> tuple[dict, b
         )  # fmt: skip
         load = partial(load_inputs, run_dir, size=cfg.image_size, method=cfg.resize)
         out = value(table, cfg, ctx.workdir, load=load, fit=fit)
+        out.metrics["engine"] = "ray-train" if resolve_engine(cfg.engine) == "train" else "local"
         rmtree(scratch)  # Ray Train's per-epoch checkpoints: only for resuming a fit
         return out
 

@@ -1,6 +1,7 @@
 """The value stage's body, without Ray: K fold models (``fit`` passed in) keep checkpoints; TracIn
 (:mod:`dcai.value.influence`) values every training image of model f on the validation images of fold f,
-which model f never trained on; an image's value is the mean over the models that trained on it.
+which model f never trained on; an image's value is the mean over the models that trained on it
+(an image of a held-out split: over every model, as if it had been trained on).
 Writes ``value_*`` columns and queues the most harmful images ("harms validation").
 """
 
@@ -31,7 +32,7 @@ def cross_value(
     model_fn: Callable, x: np.ndarray, y: np.ndarray, cf: crossfit.CrossFit, is_val: np.ndarray,
     cfg: ValueConfig, *, fit: Fit,
 ) -> dict[str, np.ndarray]:  # fmt: skip
-    """``influence`` / ``self_influence`` ``(N,)`` (NaN for rows no model trained on), out-of-fold
+    """``influence`` / ``self_influence`` ``(N,)`` (rows no model trained on: valued by every model), out-of-fold
     ``probs`` ``(N, C)`` of the fold models, and ``validation`` ``(N,)`` bool: the rows valued against."""
     from dcai.train import engine
 
@@ -43,8 +44,11 @@ def cross_value(
     n = len(y)
     total, total_self, count = np.zeros(n), np.zeros(n), np.zeros(n)
     validation = np.zeros(n, bool)
+    # rows no model trained on (a held-out split) are valued by every model as if they were one of its
+    # training images: what a gradient step on them would do to its validation loss
+    unseen = cf.folds == crossfit.UNTRAINED
     for f, result in enumerate(results):
-        train = np.flatnonzero(cf.masks[f])
+        train = np.flatnonzero(cf.masks[f] | unseen)
         held = np.flatnonzero(cf.folds == f)
         val = held[is_val[held]] if is_val[held].any() else held
         validation[val] = True
@@ -64,12 +68,15 @@ def cross_value(
         }
 
 
-def harmful(influence: np.ndarray, share: float) -> np.ndarray:
-    """``(N,)`` bool: negative influence among the ``share`` of valued rows (non-NaN) with the lowest."""
-    known = np.flatnonzero(~np.isnan(influence))
+def harmful(influence: np.ndarray, share: float, groups: np.ndarray | None = None) -> np.ndarray:
+    """``(N,)`` bool: negative influence among the ``share`` of valued rows (non-NaN) with the lowest, in
+    each of ``groups`` ``(N,)`` apart (trained and never-trained rows: unseen images have larger gradients)."""
+    groups = np.zeros(len(influence), int) if groups is None else np.asarray(groups)
     out = np.zeros(len(influence), bool)
-    take = known[np.argsort(influence[known], kind="stable")][: int(round(share * len(known)))]
-    out[take] = influence[take] < 0
+    for g in np.unique(groups):
+        known = np.flatnonzero(~np.isnan(influence) & (groups == g))
+        take = known[np.argsort(influence[known], kind="stable")][: int(round(share * len(known)))]
+        out[take] = influence[take] < 0
     return out
 
 
@@ -92,10 +99,12 @@ def value(
     loaded = time.time()
     model_fn = make_model_fn(cfg.model, len(classes), width=cfg.width)
     v = cross_value(model_fn, x, y, cf, np.isin(split, cfg.validation_splits), cfg, fit=fit)
-    bad = harmful(v["influence"], cfg.harmful_share)
+    bad = harmful(v["influence"], cfg.harmful_share, groups=holdout)
     known = ~np.isnan(v["influence"])
-    rank = np.full(len(y), np.nan)  # 0 = the most harmful valued image, 1 = the most helpful
-    rank[known] = np.argsort(np.argsort(v["influence"][known], kind="stable")) / max(known.sum() - 1, 1)
+    rank = np.full(len(y), np.nan)  # 0 = the most harmful valued image, 1 = the most helpful (in its group)
+    for g in (holdout, ~holdout):
+        at = np.flatnonzero(known & g)
+        rank[at] = np.argsort(np.argsort(v["influence"][at], kind="stable")) / max(len(at) - 1, 1)
     top = v["probs"].argmax(1)
     np.savez_compressed(
         workdir / "influence.npz", ids=manifest.column(sub, "id").astype(str), labels=y, folds=cf.folds,
@@ -119,7 +128,7 @@ def value(
     for name, (values, dtype) in cols.items():
         table = manifest.with_column(table, name, full(values, dtype))
     flagged = np.zeros(n, bool)
-    flagged[rows[bad]] = True
+    flagged[rows[bad & ~holdout]] = True  # a held-out image is scored, never queued
     queue = q.make_queue(
         table, flagged, why=REASON, suggested=manifest.column(table, "value_top_label"),
         score=1.0 - np.nan_to_num(manifest.column(table, "value_rank").astype(float), nan=1.0),
