@@ -300,3 +300,22 @@ def test_knn_and_value_flags_alone_only_queue_with_their_reason_and_suggestion()
 def test_combine_keeps_the_vote_where_the_knn_is_missing():
     out = policy.combine(O([0.6, 0.6, np.nan]), O([np.nan, 0.5, 0.9]), 0.5, weight=1.0)
     assert out[0] == 0.6 and out[1] == pytest.approx(0.6) and np.isnan(out[2])
+
+
+def test_apply_reads_embeds_neighbours_and_says_why(tmp_path):
+    from dcai.clean.pipeline import Neighbours
+
+    t = manifest.with_column(_manifest(), "embed_given_share", [1.0, 0.0, 0.1, 0.0])
+    t = manifest.with_column(t, "embed_top_label", ["i", "ii", "x", "x"])
+    classes = np.array(["i", "ii", "iv", "v", "vi", "x"])
+    dist = np.zeros((4, 6))
+    dist[[0, 1, 2, 3], [0, 1, 5, 5]] = [1.0, 1.0, 0.9, 1.0]
+    dist[2, 4] = 0.1  # c: one neighbour in ten is the vote's top label "vi"
+    nb = Neighbours(np.array(["d", "c", "b", "a"]), classes, dist[::-1])  # any order: matched by id
+    assert nb.share(np.array(["b", "c", "zz"]), np.array(["ii", "vi", "i"])).tolist() == [1.0, 0.1, None]
+    cleaned, _, metrics = apply(t, CleanConfig(auto=True, max_changed_share=1.0), neighbours=nb)
+    why = dict(zip(manifest.column(cleaned, "id"), manifest.column(cleaned, "clean_why")))
+    assert why["a"] is None and "neighbours: given 0%, majority 'ii', vote's top 100%" in why["b"]
+    # d: the neighbours doubt its label too, which lifts the removal over the precision gate
+    assert manifest.column(cleaned, "split").tolist() == ["train", "train", "removed", "removed"]
+    assert "knn_share_of_vote_top" in metrics["evidence"] and metrics["changes"][0]["why"]
