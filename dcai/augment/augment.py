@@ -122,6 +122,19 @@ def augment_table(
         "read_uri": list(manifest.column(base, "uri")) + aspect_rows.column("read_uri").to_pylist(),
         "label": list(manifest.column(base, "label")) + aspect_rows.column("label").to_pylist(),
         "split": list(manifest.column(base, "split")) + aspect_rows.column("split").to_pylist(),
+        # embed's edge cases (an aspect square is its parent's stand-in, not looked up: never one)
+        "isolated": np.array(
+            [
+                v is True
+                for v in (
+                    base.column("embed_isolated").to_pylist()
+                    if "embed_isolated" in base.column_names
+                    else [None] * base.num_rows
+                )
+            ]
+            + [False] * aspect_rows.num_rows,
+            bool,
+        ),  # fmt: skip
     }
     tasks, planned = plan.plan(par, cfg, classes=classes)
     rows = map_tasks(tasks, fn)

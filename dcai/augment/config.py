@@ -74,6 +74,10 @@ class AugmentConfig(StageConfig):
     classifier: str = ""
     classify_size: int = 32  # crops are resized to this square before classify (the fixed model's input)
     batch_size: int = 32  # tasks per Ray Data batch
+    # KAIST's edge cases: the unbounded sources draw a parent that embed found isolated (embed_isolated: far
+    # from every neighbour) this many times as often as any other of its class; 1 = uniform, as without
+    # embed. A scalar tune can search (space "edge_case_weight").
+    edge_case_weight: float = 1.0
     # apply the run's latest tune stage's best policy (its report's "best" overrides) over this config
     tuned: bool = False
 
@@ -85,6 +89,7 @@ class AugmentConfig(StageConfig):
     }
 
     def __post_init__(self) -> None:
+        self._check(self.edge_case_weight > 0, f"edge_case_weight must be > 0, got {self.edge_case_weight}")
         unknown = sorted(set(self.sources) - set(SOURCES))
         self._check(not unknown, f"sources: unknown source(s) {unknown}; allowed: {list(SOURCES)}")
         bad = {

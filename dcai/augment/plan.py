@@ -91,8 +91,9 @@ def plan(
 ) -> tuple[list[dict], dict]:
     """Tasks for the derive step, and ``{"planned": {source: {class: n}}, "short": ...}`` for the report.
 
-    ``parents``: columns ``id, read_uri, label, split`` as arrays. Unbounded sources get one task per
-    parent with ``copies`` > 1, so a parent's copies are drawn in one batched call.
+    ``parents``: columns ``id, read_uri, label, split`` as arrays, and optionally ``isolated`` (bool: embed's
+    edge cases, drawn ``cfg.edge_case_weight`` times as often by the unbounded sources). Unbounded sources
+    get one task per parent with ``copies`` > 1, so a parent's copies are drawn in one batched call.
     """
     rng = np.random.default_rng(cfg.seed)
     labels = np.asarray(parents["label"], dtype=object)
@@ -111,7 +112,13 @@ def plan(
                 idx = np.flatnonzero(labels == c)
                 if idx.size == 0:
                     continue
-                per_parent = np.bincount(rng.integers(0, idx.size, n), minlength=idx.size)
+                edge = np.asarray(parents.get("isolated", np.zeros(len(labels), bool)), bool)[idx]
+                if cfg.edge_case_weight != 1.0 and edge.any():
+                    w = np.where(edge, cfg.edge_case_weight, 1.0)
+                    draws = rng.choice(idx.size, n, p=w / w.sum())
+                else:  # uniform: the draws of a run without embed, unchanged
+                    draws = rng.integers(0, idx.size, n)
+                per_parent = np.bincount(draws, minlength=idx.size)
                 chosen += [(int(idx[j]), s, "", c, int(k)) for j, k in enumerate(per_parent) if k]
             else:
                 pool = [x for x in cands[s] if x[2] == c]

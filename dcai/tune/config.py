@@ -7,8 +7,9 @@ the default one. Names are dotted, or nested in YAML (``sources: {heavy: [0, 1]}
 - ``sources.<source>``: the source's share of the ``per_class`` images a trial adds to each class
   (``affine``, ``elastic``, ``heavy``, ``autoaugment``, ``mirror``; ``crop`` and ``compose`` when
   ``classifier`` is set: a trial keeps the crops and compositions the classifier reads right);
-- ``autoaugment_prob_scale``, ``autoaugment_magnitude_scale``, ``elastic_amount``: the AugmentConfig
-  knobs of the same name;
+- ``autoaugment_prob_scale``, ``autoaugment_magnitude_scale``, ``elastic_amount``, ``edge_case_weight``
+  (with an embed stage in the run: how much more often its isolated images are augmented): the
+  AugmentConfig knobs of the same name;
 - ``heavy_options.<option>``: a keyword of :func:`dcai.train.augment.heavy` (rotation, contrast_factor,
   translation, black_spots, white_spots, lines).
 """
@@ -25,7 +26,7 @@ PLAIN_SOURCES = ("affine", "elastic", "heavy", "autoaugment", "mirror")
 # crops and compositions: a trial keeps only those the validity classifier (TuneConfig.classifier) reads right
 CHECKED_SOURCES = ("crop", "compose")
 TUNABLE_SOURCES = PLAIN_SOURCES + CHECKED_SOURCES
-SCALARS = ("autoaugment_prob_scale", "autoaugment_magnitude_scale", "elastic_amount")
+SCALARS = ("autoaugment_prob_scale", "autoaugment_magnitude_scale", "elastic_amount", "edge_case_weight")
 HEAVY_OPTIONS = ("rotation", "contrast_factor", "translation", "black_spots", "white_spots", "lines")
 
 

@@ -40,6 +40,7 @@ class TrialData:
     y_val: np.ndarray
     # the validity check of crops and compositions (augment's classifier), when the space searches them
     classify: validity.Classify | None = None
+    isolated: np.ndarray | None = None  # (N,) bool: embed's edge cases among the parents, if embed ran
 
     @classmethod
     def build(
@@ -95,6 +96,8 @@ def make_images(
         "label": np.array(data.labels, dtype=object),
         "split": np.array(["train"] * n, dtype=object),
     }
+    if data.isolated is not None:
+        parents["isolated"] = data.isolated
     tasks, _ = plan.plan(parents, cfg, classes=data.classes)
     policy = derive.autoaugment_policy(tasks, cfg)
     made: list[np.ndarray] = []

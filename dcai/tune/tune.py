@@ -50,7 +50,7 @@ def load_data(table: pa.Table, cfg: TuneConfig, *, run_dir: storage_mod.AnyPath)
     x_val = load_images(
         [str(u) for u in manifest.column(val, "uri")], hashes=hashes, cache_dir=storage_mod.cache_dir(run_dir)
     )
-    return TrialData.build(
+    data = TrialData.build(
         [str(i) for i in manifest.column(train, "id")],
         [str(u) for u in manifest.column(train, "uri")],
         [str(c) for c in manifest.column(train, "label")],
@@ -58,6 +58,9 @@ def load_data(table: pa.Table, cfg: TuneConfig, *, run_dir: storage_mod.AnyPath)
         [str(c) for c in manifest.column(val, "label")],
         classes=classes,
     )
+    if "embed_isolated" in train.column_names:  # embed's edge cases, which edge_case_weight favours
+        data.isolated = np.array([v is True for v in train.column("embed_isolated").to_pylist()], bool)
+    return data
 
 
 def device_for(cfg: TuneConfig) -> str:

@@ -125,3 +125,32 @@ def test_derive_refuses_checked_sources_without_classifier(tmp_path):
     tasks, _ = plan.plan(par, cfg, classes=CLASSES)
     with pytest.raises(Exception, match="classifier"):
         derive.derive(tasks, cfg, images_dir=str(tmp_path / "img"), final_images_dir="/f")
+
+
+def test_edge_case_weight_draws_embeds_isolated_parents_more_often_and_one_changes_nothing():
+    n = 40
+    parents = {
+        "id": np.array([f"p{i}" for i in range(n)], dtype=object),
+        "read_uri": np.array([f"/x/{i}.png" for i in range(n)], dtype=object),
+        "label": np.array(["i"] * n, dtype=object),
+        "split": np.array(["train"] * n, dtype=object),
+    }
+    isolated = np.arange(n) < 4  # four edge cases of forty
+    cfg = AugmentConfig(sources={"autoaugment": 400})
+
+    def copies(tasks):
+        out = np.zeros(n, int)
+        for t in tasks:
+            out[int(t["parent"][1:])] += t["copies"]
+        return out
+
+    plain, _ = plan.plan(parents, cfg, classes=["i"])
+    same, _ = plan.plan({**parents, "isolated": isolated}, cfg, classes=["i"])
+    assert plain == same  # weight 1: the draws of a run without embed
+    heavy, _ = plan.plan({**parents, "isolated": isolated}, cfg.replace(edge_case_weight=9.0), classes=["i"])
+    c = copies(heavy)
+    assert c.sum() == 400
+    # each edge case expects 9 / (4 * 9 + 36) of the draws (50), any other 1 / 72 (5.6)
+    assert c[isolated].mean() > 30 > 10 > c[~isolated].mean()
+    with pytest.raises(Exception, match="edge_case_weight must be > 0"):
+        AugmentConfig(edge_case_weight=0.0)
