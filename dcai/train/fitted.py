@@ -14,6 +14,7 @@ from dcai.models.vote import VOTE_MEMBERS
 # of dcai.train.engine.fit; the pipelines pass one that runs on Ray Train (fit_many)
 Fit = Callable[..., list]
 ENGINES = ("auto", "train", "local")
+AUGMENTS = ("heavy", "light", "none")
 
 
 @dataclass(frozen=True)
@@ -24,7 +25,9 @@ class FittedConfig(StageConfig):
     epochs: int = 15
     batch_size: int = 32
     lr: float = 1e-3
-    augment: str = "heavy"  # "heavy" (the auxiliary models' augmentation, dcai.train.augment) or "none"
+    # "heavy" (the auxiliary models' augmentation, dcai.train.augment), "light" (its rotation, translation and
+    # contrast only: a tenth of its CPU time) or "none"
+    augment: str = "heavy"
     image_size: int = 32
     resize: str = "area"  # dcai.models.inputs.RESIZE_METHODS
     splits: tuple[str, ...] = ("train", "val")  # rows scored and trained on (trusted rows always train)

@@ -28,12 +28,13 @@ def make_model_fn(model: str, num_classes: int, *, width: float = 1.0) -> Callab
 
 
 def make_augment(name: str):
-    """``"heavy"`` → the paper's on-device augmentation (:class:`dcai.train.augment.Heavy`); ``"none"`` → None."""
+    """``"heavy"`` → the paper's on-device augmentation (:class:`dcai.train.augment.Heavy`); ``"light"`` → its
+    geometry and contrast only (:class:`dcai.train.augment.Light`); ``"none"`` → None."""
     if name == "none":
         return None
-    from dcai.train.augment import Heavy
+    from dcai.train.augment import Heavy, Light
 
-    return Heavy()
+    return Light() if name == "light" else Heavy()
 
 
 def fit_predict(
