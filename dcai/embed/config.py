@@ -29,7 +29,6 @@ class EmbedConfig(FittedConfig):
             "augment": "none",
             "dim": 8,
             "k": 3,
-            "engine": "local",
         }
     }
 
