@@ -26,18 +26,19 @@ STAGE = "clean"
 
 def score_table(table: pa.Table, neighbours: Neighbours | None = None) -> dict[str, np.ndarray]:
     """The policy's input: ``label``, ``split``, ``trusted`` and whichever evidence columns exist; with
-    embed's ``neighbours``, the kNN share of the vote's top label (``knn_share_of_vote_top``)."""
+    embed's ``neighbours``, the kNN's probability of the vote's top label (``knn_prob_of_vote_top``)."""
     names = ("label", "split", "trusted", *(c for c in policy.EVIDENCE if c in table.column_names))
     scores = {c: np.asarray(table.column(c).to_pylist(), dtype=object) for c in names}
     if neighbours is not None and "vote_top_label" in scores:
-        scores["knn_share_of_vote_top"] = neighbours.share(
+        scores["knn_prob_of_vote_top"] = neighbours.share(
             manifest.column(table, "id"), scores["vote_top_label"]
         )
     return scores
 
 
 class Neighbours:
-    """Embed's neighbour label shares ``dist`` ``(M, C)`` of its rows ``ids`` ``(M,)``, ``classes`` ``(C,)``."""
+    """Embed's calibrated neighbour label probabilities ``dist`` ``(M, C)`` of its rows ``ids`` ``(M,)``,
+    ``classes`` ``(C,)``."""
 
     def __init__(self, ids: np.ndarray, classes: np.ndarray, dist: np.ndarray):
         self.row = {str(i): j for j, i in enumerate(ids)}
@@ -52,10 +53,10 @@ class Neighbours:
         if path is None or not path.exists():
             return None
         with np.load(io.BytesIO(path.read_bytes())) as z:
-            return cls(z["ids"], z["classes"], z["dist"])
+            return cls(z["ids"], z["classes"], z["prob"] if "prob" in z else z["dist"])
 
     def share(self, ids: np.ndarray, labels: np.ndarray) -> np.ndarray:
-        """``(N,)`` the neighbours' share of ``labels[i]`` for row ``ids[i]``; None where unknown."""
+        """``(N,)`` the kNN's probability of ``labels[i]`` for row ``ids[i]``; None where unknown."""
         out = np.full(len(ids), None, dtype=object)
         for i, (rid, lab) in enumerate(zip(ids, labels)):
             j, k = self.row.get(str(rid)), self.col.get(str(lab))

@@ -3,9 +3,10 @@
 Columns read (each optional except ``label``): ``split``, ``trusted``, dedup's ``dup_conflict``,
 investigate's ``aux_loss``, ``suggested_label``, ``certified``, vote's ``vote_agreement``,
 ``vote_entropy``, ``vote_top_label``, ``vote_top_prob``, ``vote_given_prob`` and its calibrated
-``vote_top_cal``, ``vote_given_cal`` (:mod:`dcai.vote.evidence`), embed's kNN ``embed_given_share``,
-``embed_top_label``, ``embed_noisy`` and ``knn_share_of_vote_top`` (the neighbours' share of the vote's
-top label, which the clean stage reads from embed's ``vectors.npz``), value's ``value_harmful``.
+``vote_top_cal``, ``vote_given_cal`` (:mod:`dcai.vote.evidence`), embed's kNN ``embed_given_prob``,
+``embed_top_label``, ``embed_noisy`` and ``knn_prob_of_vote_top`` (the kNN's calibrated probability of
+the vote's top label, which the clean stage reads from embed's ``vectors.npz``; :func:`dcai.embed.knn.calibrate`),
+value's ``value_harmful``.
 Actions: keep, relabel, remove, review.
 
 Only the calibrated probabilities change an image: each automatic decision carries an expected
@@ -15,7 +16,7 @@ is queued for a person and stays in the data.
 
 The rule that combines the detectors (:func:`combine`): the vote's calibrated probability of an event
 ("its top label is the true one", "the given label is wrong") is the base; where embed ran, the kNN's
-estimate of the same event (the neighbours' share, kept within [0.05, 0.95]) multiplies its odds by
+estimate of the same event (its calibrated neighbour share, kept within [0.05, 0.95]) multiplies its odds by
 ``(kNN odds / prior odds) ** knn_weight``, the prior being what is known before looking at the image (1 / classes
 for a label, the vote's out-of-fold error rate for a wrong label). With ``knn_weight`` 1 that is Bayes'
 rule for two independent experts; below 1 it discounts them for sharing the labels they learnt from. So
@@ -49,12 +50,12 @@ EVIDENCE = (
     "vote_top_cal",
     "vote_given_cal",
     "embed_top_label",
-    "embed_given_share",
+    "embed_given_prob",
     "embed_noisy",
-    "knn_share_of_vote_top",
+    "knn_prob_of_vote_top",
     "value_harmful",
 )
-KNN_CLIP = 0.05  # a kNN share of 0 or 1 (of k = 10 neighbours) is no certainty: kept in [0.05, 0.95]
+KNN_CLIP = 0.05  # a kNN probability is never taken as certain: kept in [0.05, 0.95]
 
 
 def _floats(scores: Mapping[str, np.ndarray], name: str, n: int) -> np.ndarray:
@@ -165,8 +166,8 @@ def decide(
     aux_loss = _floats(scores, "aux_loss", n)
     certified = _bools(scores, "certified", n)
     conflict = _bools(scores, "dup_conflict", n)
-    knn_given = _floats(scores, "embed_given_share", n)
-    knn_top_share = _floats(scores, "knn_share_of_vote_top", n)
+    knn_given = _floats(scores, "embed_given_prob", n)
+    knn_top_share = _floats(scores, "knn_prob_of_vote_top", n)
     knn_top = _strings(scores, "embed_top_label", n)
     knn_noisy = _bools(scores, "embed_noisy", n)
     harmful = _bools(scores, "value_harmful", n)

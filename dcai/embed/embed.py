@@ -62,6 +62,10 @@ def embed(
     emb, results = fit_embeddings(x, y, cf, cfg, fit=fit)
     fitted = time.time()
     nb = knn.neighbours(emb, cf.folds, y, len(classes), k=cfg.k, reference=~holdout)
+    # the shares as probabilities, shrunk to the prior as far as the given labels of the scored rows ask
+    alpha, prob = knn.calibrate(nb["dist"], y, nb["index"].shape[1], ~holdout)
+    at = np.arange(len(y))
+    nb["top_prob"], nb["given_prob"] = prob[at, nb["top"]], prob[at, y]
     noisy = (
         (nb["top"] != y)
         & (nb["top_share"] >= cfg.knn_min_share)
@@ -73,6 +77,7 @@ def embed(
     np.savez_compressed(
         workdir / "vectors.npz", ids=ids, vectors=vectors, folds=cf.folds, labels=y, classes=np.asarray(classes),
         neighbours=nb["index"], similarity=nb["similarity"].astype(np.float16), dist=nb["dist"].astype(np.float32),
+        prob=prob.astype(np.float32), alpha=np.asarray(alpha),
     )  # fmt: skip
     table = write_columns(table, rows, nb, noisy, isolated, classes, cf.folds)
     flagged = np.zeros(table.num_rows, bool)
@@ -93,6 +98,7 @@ def embed(
             # how often the neighbours' majority is the given label, out of fold (a kNN classifier's accuracy)
             "knn_agreement": float((nb["top"][scored] == y[scored]).mean()) if scored.any() else float("nan"),
             "noisy": int(noisy[scored].sum()),
+            "calibration_alpha": alpha,
             "isolated": int(isolated[scored].sum()),
             "queued": queue.num_rows,
             "search": "exact" if (~holdout).sum() <= knn.EXACT_MAX else "pynndescent",
@@ -118,6 +124,8 @@ def write_columns(table, rows, nb, noisy, isolated, classes, folds) -> pa.Table:
         "embed_top_label": ([classes[t] for t in nb["top"]], pa.string()),
         "embed_top_share": (nb["top_share"].tolist(), pa.float64()),
         "embed_given_share": (nb["given_share"].tolist(), pa.float64()),
+        "embed_given_prob": (nb["given_prob"].tolist(), pa.float64()),
+        "embed_top_prob": (nb["top_prob"].tolist(), pa.float64()),
         "embed_isolation": (nb["isolation"].tolist(), pa.float64()),
         "embed_noisy": (noisy.tolist(), pa.bool_()),
         "embed_isolated": (isolated.tolist(), pa.bool_()),

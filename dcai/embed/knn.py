@@ -109,3 +109,23 @@ def neighbours(
         "index": index,
         "similarity": similarity,
     }
+
+
+ALPHAS = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, 300.0)
+
+
+def calibrate(dist: np.ndarray, labels: np.ndarray, k: int, rows: np.ndarray) -> tuple[float, np.ndarray]:
+    """Neighbour shares ``(N, C)`` as probabilities: ``(share · k + α / C) / (k + α)``, the α of
+    :data:`ALPHAS` that best predicts the given labels of ``rows`` (log loss; out of fold, since no row is
+    its own neighbour). A kNN that often disagrees with the given labels gets a large α, so its
+    probabilities stay near 1 / C and move clean's decisions little. Returns ``(α, (N, C) probabilities)``."""
+    c = dist.shape[1]
+    counts = dist * k
+    at = np.flatnonzero(rows)
+    y = np.asarray(labels)[at]
+
+    def loss(alpha: float) -> float:
+        return float(-np.log((counts[at, y] + alpha / c) / (k + alpha)).mean()) if len(at) else 0.0
+
+    best = min(ALPHAS, key=loss)
+    return best, (counts + best / c) / (k + best)

@@ -46,7 +46,7 @@ def test_embed_and_value_run_in_a_pipeline_on_ray_train_and_feed_clean(tmp_path:
     assert value["rows_valued"] == n and value["validation_rows"] > 0
     for col in (
         "embed_top_label",
-        "embed_given_share",
+        "embed_given_prob",
         "embed_isolation",
         "value_influence",
         "value_harmful",
@@ -55,7 +55,7 @@ def test_embed_and_value_run_in_a_pipeline_on_ray_train_and_feed_clean(tmp_path:
     with np.load(run.stage_dir("embed") / "vectors.npz") as z:
         assert z["vectors"].shape == (n, 8)
     clean = run.report("clean")
-    assert {"embed_given_share", "knn_share_of_vote_top", "value_harmful"} <= set(clean["evidence"])
+    assert {"embed_given_prob", "knn_prob_of_vote_top", "value_harmful"} <= set(clean["evidence"])
     acted = [
         w for a, w in zip(manifest.column(t, "clean_action"), manifest.column(t, "clean_why")) if a != "keep"
     ]

@@ -252,8 +252,8 @@ def test_without_embed_or_value_columns_the_decisions_are_the_votes_alone():
               agree=[0.0, 0.2, 1.0, 0.4], ent=[0.1, 0.3, 0.2, 0.7])  # fmt: skip
     alone = policy.decide(s)
     absent = policy.decide({**s, **{c: O([None] * 4, dtype=object) for c in
-                                    ("embed_top_label", "embed_given_share", "embed_noisy",
-                                     "knn_share_of_vote_top", "value_harmful")}})  # fmt: skip
+                                    ("embed_top_label", "embed_given_prob", "embed_noisy",
+                                     "knn_prob_of_vote_top", "value_harmful")}})  # fmt: skip
     for key in ("action", "rule", "new_label"):
         assert alone[key].tolist() == absent[key].tolist()
     assert np.allclose(alone["confidence"].astype(float), absent["confidence"].astype(float), equal_nan=True)
@@ -265,7 +265,7 @@ def test_neighbours_that_agree_with_the_vote_lift_a_relabel_over_the_gate_and_di
     cfg = CleanConfig(precision=0.85)
     assert policy.decide(_vote(**base), cfg=cfg)["action"].tolist() == ["review", "review"]  # 0.7 < 0.85
     s = _vote(
-        **base, embed_top_label=["ii", "i"], embed_given_share=[0.1, 0.9], knn_share_of_vote_top=[0.9, 0.1]
+        **base, embed_top_label=["ii", "i"], embed_given_prob=[0.1, 0.9], knn_prob_of_vote_top=[0.9, 0.1]
     )
     d = policy.decide(s, cfg=cfg)
     # odds 0.7/0.3 x (0.9/0.1 over prior odds 1) ** 0.5 = 7 -> 0.875; disagreeing: 0.778 -> 0.44
@@ -278,7 +278,7 @@ def test_neighbours_that_agree_with_the_vote_lift_a_relabel_over_the_gate_and_di
 def test_neighbours_raise_or_lower_the_doubt_that_removes():
     base = dict(label=["v", "v", "v"], top=["v", "v", "v"], top_p=[0.4] * 3, agree=[1.0] * 3, ent=[0.5] * 3,
                 given=[0.4] * 3, given_cal=[0.4] * 3)  # fmt: skip
-    s = _vote(**base, embed_top_label=["x", "v", None], embed_given_share=[0.0, 1.0, None])
+    s = _vote(**base, embed_top_label=["x", "v", None], embed_given_prob=[0.0, 1.0, None])
     d = policy.decide(s, cfg=CleanConfig(precision=0.85), evidence_accuracy=0.8)
     # doubt 0.6 (odds 1.5) x ((0.95 / 0.05) / (0.2 / 0.8)) ** 0.5 = 13.1 -> 0.93; the other way 0.17 -> 0.15
     assert d["action"][0] == "remove" and d["rule"][0] == "given-label-unlikely"
@@ -288,7 +288,7 @@ def test_neighbours_raise_or_lower_the_doubt_that_removes():
 
 
 def test_knn_and_value_flags_alone_only_queue_with_their_reason_and_suggestion():
-    s = _scores(label=["i", "i", "i"], embed_top_label=["ii", "i", "i"], embed_given_share=[0.1, 0.9, 0.9],
+    s = _scores(label=["i", "i", "i"], embed_top_label=["ii", "i", "i"], embed_given_prob=[0.1, 0.9, 0.9],
                 embed_noisy=[True, False, False], value_harmful=[False, True, False])  # fmt: skip
     d = policy.decide(s)
     assert d["action"].tolist() == ["review", "review", "keep"]
@@ -305,7 +305,7 @@ def test_combine_keeps_the_vote_where_the_knn_is_missing():
 def test_apply_reads_embeds_neighbours_and_says_why(tmp_path):
     from dcai.clean.pipeline import Neighbours
 
-    t = manifest.with_column(_manifest(), "embed_given_share", [1.0, 0.0, 0.1, 0.0])
+    t = manifest.with_column(_manifest(), "embed_given_prob", [1.0, 0.0, 0.1, 0.0])
     t = manifest.with_column(t, "embed_top_label", ["i", "ii", "x", "x"])
     classes = np.array(["i", "ii", "iv", "v", "vi", "x"])
     dist = np.zeros((4, 6))
@@ -318,4 +318,4 @@ def test_apply_reads_embeds_neighbours_and_says_why(tmp_path):
     assert why["a"] is None and "neighbours: given 0%, majority 'ii', vote's top 100%" in why["b"]
     # d: the neighbours doubt its label too, which lifts the removal over the precision gate
     assert manifest.column(cleaned, "split").tolist() == ["train", "train", "removed", "removed"]
-    assert "knn_share_of_vote_top" in metrics["evidence"] and metrics["changes"][0]["why"]
+    assert "knn_prob_of_vote_top" in metrics["evidence"] and metrics["changes"][0]["why"]

@@ -180,3 +180,18 @@ def test_embed_body_flags_planted_flips_by_their_neighbours(tmp_path, monkeypatc
     assert (manifest.column(out.table, "embed_top_label")[flip] == names[y_true[flip]]).mean() >= 0.8
     with np.load(tmp_path / "vectors.npz") as z:
         assert z["vectors"].shape == (150, 8) and z["neighbours"].shape == (150, 7)
+
+
+def test_knn_calibration_shrinks_a_knn_that_disagrees_with_the_labels_towards_the_prior():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 5, 400)
+    every = np.ones(400, bool)
+    right = np.zeros((400, 5))
+    right[np.arange(400), y] = 0.9
+    right[np.arange(400), (y + 1) % 5] += 0.1
+    sharp, p_sharp = knn.calibrate(right, y, 10, every)
+    noise = np.zeros((400, 5))
+    np.add.at(noise, (np.repeat(np.arange(400), 10), rng.integers(0, 5, 4000)), 0.1)
+    flat, p_flat = knn.calibrate(noise, y, 10, every)
+    assert sharp <= 1.0 and flat >= 30.0
+    assert np.allclose(p_sharp.sum(1), 1.0) and np.abs(p_flat - 0.2).max() < 0.1
