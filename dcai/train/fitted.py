@@ -52,7 +52,7 @@ class FittedConfig(StageConfig):
         self._check(self.epochs >= 1 and self.batch_size >= 2, "epochs must be >= 1 and batch_size >= 2")
         self._check(self.lr > 0, f"lr must be > 0, got {self.lr}")
         self._check(
-            self.augment in ("heavy", "none"), f"augment must be 'heavy' or 'none', got {self.augment!r}"
+            self.augment in AUGMENTS, f"augment must be one of {', '.join(AUGMENTS)}, got {self.augment!r}"
         )
         self._check(
             self.resize in RESIZE_METHODS,

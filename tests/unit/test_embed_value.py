@@ -195,3 +195,16 @@ def test_knn_calibration_shrinks_a_knn_that_disagrees_with_the_labels_towards_th
     flat, p_flat = knn.calibrate(noise, y, 10, every)
     assert sharp <= 1.0 and flat >= 30.0
     assert np.allclose(p_sharp.sum(1), 1.0) and np.abs(p_flat - 0.2).max() < 0.1
+
+
+def test_light_augmentation_is_accepted_and_named_among_the_choices():
+    from dcai.config import ConfigError
+    from dcai.embed.config import EmbedConfig
+    from dcai.train.augment import Light
+    from dcai.train.oof import make_augment
+
+    assert isinstance(make_augment(EmbedConfig(augment="light").augment), Light)
+    with pytest.raises(ConfigError, match="augment must be one of heavy, light, none"):
+        EmbedConfig(augment="bogus")
+    x = torch.full((2, 3, 8, 8), 200.0)
+    assert Light()(x, torch.Generator().manual_seed(0)).shape == x.shape
