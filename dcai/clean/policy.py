@@ -20,8 +20,11 @@ estimate of the same event (its calibrated neighbour share, kept within [0.05, 0
 ``(kNN odds / prior odds) ** knn_weight``, the prior being what is known before looking at the image (1 / classes
 for a label, the vote's out-of-fold error rate for a wrong label). With ``knn_weight`` 1 that is Bayes'
 rule for two independent experts; below 1 it discounts them for sharing the labels they learnt from. So
-neighbours that agree with the vote raise its confidence, neighbours that disagree lower it, and the
-precision gate reads the result. Value's harmful flag and the kNN's own flag only queue (they carry no
+neighbours that agree with the vote's other label raise the relabel's confidence, neighbours that
+disagree lower it, and the precision gate reads the result. A removal may only be held back: neighbours
+that back the given label lower the doubt, neighbours that do not never raise it above the vote's (an
+unusual but rightly labelled image has scattered neighbours too: on the reviewed sample, the first
+encoder's removals on such evidence were right half the time). Value's harmful flag and the kNN's own flag only queue (they carry no
 calibrated probability); investigate and dedup act as before.
 """
 
@@ -187,7 +190,8 @@ def decide(
         other = (top != label) & (top != "")
         consensus = (sugg == "") | (sugg == top) if cfg.require_consensus else np.ones(n, bool)
         relabel_wanted = in_play & other & (top_comb >= cfg.relabel_min_prob) & consensus & strong_enough
-        doubt = 1.0 - given_comb  # the calibrated probability that the given label is wrong
+        # the calibrated probability that the given label is wrong: the neighbours may only lower the vote's
+        doubt = np.fmin(1.0 - given_cal, 1.0 - given_comb)
         remove_wanted = in_play & ~relabel_wanted & (doubt >= cfg.remove_min_doubt) & strong_enough
         aux_doubt = (aux_loss > cfg.aux_review_loss) & ~certified
         noisy |= (sugg != "") & (sugg != label) & aux_doubt  # investigate's own other-label evidence

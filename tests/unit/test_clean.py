@@ -275,16 +275,20 @@ def test_neighbours_that_agree_with_the_vote_lift_a_relabel_over_the_gate_and_di
     assert "neighbours: given 10%, majority 'ii', vote's top 90%" in d["why"][0]
 
 
-def test_neighbours_raise_or_lower_the_doubt_that_removes():
-    base = dict(label=["v", "v", "v"], top=["v", "v", "v"], top_p=[0.4] * 3, agree=[1.0] * 3, ent=[0.5] * 3,
-                given=[0.4] * 3, given_cal=[0.4] * 3)  # fmt: skip
-    s = _vote(**base, embed_top_label=["x", "v", None], embed_given_prob=[0.0, 1.0, None])
+def test_neighbours_can_hold_a_removal_back_but_never_push_one_through():
+    base = dict(label=["v"] * 4, top=["v"] * 4, top_p=[0.4, 0.4, 0.4, 0.1], agree=[1.0] * 4, ent=[0.5] * 4,
+                given=[0.4, 0.4, 0.4, 0.1], given_cal=[0.4, 0.4, 0.4, 0.1])  # fmt: skip
+    s = _vote(**base, embed_top_label=["x", "v", None, "v"], embed_given_prob=[0.0, 1.0, None, 0.95])
     d = policy.decide(s, cfg=CleanConfig(precision=0.85), evidence_accuracy=0.8)
-    # doubt 0.6 (odds 1.5) x ((0.95 / 0.05) / (0.2 / 0.8)) ** 0.5 = 13.1 -> 0.93; the other way 0.17 -> 0.15
-    assert d["action"][0] == "remove" and d["rule"][0] == "given-label-unlikely"
-    assert d["confidence"][0] == pytest.approx(0.929, abs=1e-3)
-    assert d["action"][1] == "review" and d["rule"][1] == "ambiguous"  # no longer doubted enough to remove
+    # 0: neighbours doubt it too, yet the doubt stays the vote's 0.6, below the 0.85 target
+    assert d["action"][0] == "review" and d["rule"][0] == "below-precision"
+    assert d["confidence"][0] == pytest.approx(0.6)
+    # 1: neighbours back the label: doubt 0.6 (odds 1.5) x ((0.05 / 0.95) / (0.2 / 0.8)) ** 0.5 -> 0.29
+    assert d["action"][1] == "review" and d["rule"][1] == "ambiguous"
     assert d["action"][2] == "review" and d["rule"][2] == "below-precision"  # the vote alone: 0.6 < 0.85
+    # 3: the vote alone would remove it (doubt 0.9); its neighbours hold it back (odds 9 x 0.46 -> 0.81)
+    assert policy.decide(_vote(**base), cfg=CleanConfig(precision=0.85))["action"][3] == "remove"
+    assert d["action"][3] == "review" and d["confidence"][3] == pytest.approx(0.805, abs=0.01)
 
 
 def test_knn_and_value_flags_alone_only_queue_with_their_reason_and_suggestion():
@@ -316,6 +320,6 @@ def test_apply_reads_embeds_neighbours_and_says_why(tmp_path):
     cleaned, _, metrics = apply(t, CleanConfig(auto=True, max_changed_share=1.0), neighbours=nb)
     why = dict(zip(manifest.column(cleaned, "id"), manifest.column(cleaned, "clean_why")))
     assert why["a"] is None and "neighbours: given 0%, majority 'ii', vote's top 100%" in why["b"]
-    # d: the neighbours doubt its label too, which lifts the removal over the precision gate
-    assert manifest.column(cleaned, "split").tolist() == ["train", "train", "removed", "removed"]
+    # d: the neighbours doubt its label too, but only the vote's doubt (0.75) can remove: queued, as without
+    assert manifest.column(cleaned, "split").tolist() == ["train", "train", "removed", "train"]
     assert "knn_prob_of_vote_top" in metrics["evidence"] and metrics["changes"][0]["why"]
