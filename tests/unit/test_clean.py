@@ -262,7 +262,7 @@ def test_without_embed_or_value_columns_the_decisions_are_the_votes_alone():
 def test_neighbours_that_agree_with_the_vote_lift_a_relabel_over_the_gate_and_disagreeing_ones_block_it():
     base = dict(label=["i", "i"], top=["ii", "ii"], top_p=[0.7, 0.7], agree=[0.0, 0.0], ent=[0.3, 0.3],
                 given=[0.3, 0.3])  # fmt: skip
-    cfg = CleanConfig(precision=0.85)
+    cfg = CleanConfig(precision=0.85, knn_weight=0.5)
     assert policy.decide(_vote(**base), cfg=cfg)["action"].tolist() == ["review", "review"]  # 0.7 < 0.85
     s = _vote(
         **base, embed_top_label=["ii", "i"], embed_given_prob=[0.1, 0.9], knn_prob_of_vote_top=[0.9, 0.1]
@@ -279,7 +279,7 @@ def test_neighbours_can_hold_a_removal_back_but_never_push_one_through():
     base = dict(label=["v"] * 4, top=["v"] * 4, top_p=[0.4, 0.4, 0.4, 0.1], agree=[1.0] * 4, ent=[0.5] * 4,
                 given=[0.4, 0.4, 0.4, 0.1], given_cal=[0.4, 0.4, 0.4, 0.1])  # fmt: skip
     s = _vote(**base, embed_top_label=["x", "v", None, "v"], embed_given_prob=[0.0, 1.0, None, 0.95])
-    d = policy.decide(s, cfg=CleanConfig(precision=0.85), evidence_accuracy=0.8)
+    d = policy.decide(s, cfg=CleanConfig(precision=0.85, knn_weight=0.5), evidence_accuracy=0.8)
     # 0: neighbours doubt it too, yet the doubt stays the vote's 0.6, below the 0.85 target
     assert d["action"][0] == "review" and d["rule"][0] == "below-precision"
     assert d["confidence"][0] == pytest.approx(0.6)
@@ -287,7 +287,9 @@ def test_neighbours_can_hold_a_removal_back_but_never_push_one_through():
     assert d["action"][1] == "review" and d["rule"][1] == "ambiguous"
     assert d["action"][2] == "review" and d["rule"][2] == "below-precision"  # the vote alone: 0.6 < 0.85
     # 3: the vote alone would remove it (doubt 0.9); its neighbours hold it back (odds 9 x 0.46 -> 0.81)
-    assert policy.decide(_vote(**base), cfg=CleanConfig(precision=0.85))["action"][3] == "remove"
+    assert (
+        policy.decide(_vote(**base), cfg=CleanConfig(precision=0.85, knn_weight=0.5))["action"][3] == "remove"
+    )
     assert d["action"][3] == "review" and d["confidence"][3] == pytest.approx(0.805, abs=0.01)
 
 
