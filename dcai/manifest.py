@@ -176,6 +176,17 @@ def with_column(table: pa.Table, name: str, values: Sequence | np.ndarray | pa.A
     return table.append_column(name, arr)
 
 
+def with_row_columns(
+    table: pa.Table, rows: np.ndarray, cols: dict[str, tuple[Sequence, pa.DataType]]
+) -> pa.Table:
+    """Add ``{name: (values, type)}`` score columns whose values belong to ``rows`` (null elsewhere; NaN as null)."""
+    for name, (values, dtype) in cols.items():
+        out = np.full(table.num_rows, None, dtype=object)
+        out[rows] = [None if isinstance(v, float) and np.isnan(v) else v for v in values]
+        table = with_column(table, name, pa.array(out.tolist(), dtype))
+    return table
+
+
 def _mask(table: pa.Table, where: np.ndarray | Sequence[bool] | Iterable[str]) -> np.ndarray:
     """A boolean mask from a mask or from a collection of ids."""
     if isinstance(where, np.ndarray) and where.dtype == bool:

@@ -113,13 +113,6 @@ def embed(
 
 def write_columns(table, rows, nb, noisy, isolated, classes, folds) -> pa.Table:
     """``embed_*`` columns (null outside the embedded rows)."""
-    n = table.num_rows
-
-    def full(values, dtype):
-        out = np.full(n, None, dtype=object)
-        out[rows] = list(values)
-        return pa.array(out.tolist(), dtype)
-
     cols = {
         "embed_top_label": ([classes[t] for t in nb["top"]], pa.string()),
         "embed_top_share": (nb["top_share"].tolist(), pa.float64()),
@@ -131,6 +124,4 @@ def write_columns(table, rows, nb, noisy, isolated, classes, folds) -> pa.Table:
         "embed_isolated": (isolated.tolist(), pa.bool_()),
         "embed_fold": (folds.tolist(), pa.int64()),
     }
-    for name, (values, dtype) in cols.items():
-        table = manifest.with_column(table, name, full(values, dtype))
-    return table
+    return manifest.with_row_columns(table, rows, cols)

@@ -116,17 +116,10 @@ def investigate(
 
 def write_columns(table: pa.Table, rows: np.ndarray, res: loop.LoopResult, classes: list[str]) -> pa.Table:
     """The loop's per-row results as manifest columns (null outside the investigated rows)."""
-    n = table.num_rows
     probs = res.probs if res.probs.shape[1] else np.full((len(rows), len(classes)), np.nan)
     scored = ~np.isnan(probs).any(axis=1)
     top = np.nan_to_num(probs, nan=0.0).argmax(axis=1)
     loss = rounds.loss_of(probs, res.state.labels)
-
-    def full(values, dtype):
-        out = np.full(n, None, dtype=object)
-        out[rows] = values
-        return pa.array(out.tolist(), dtype)
-
     status = res.state.status
     certified = np.isin(status, (rounds.CERTIFIED, rounds.TRUSTED)) | (status == rounds.REVIEWED)
     cols = {
@@ -137,6 +130,4 @@ def write_columns(table: pa.Table, rows: np.ndarray, res: loop.LoopResult, class
         "investigate_status": ([rounds.NAMES[s] for s in status], pa.string()),
         "investigate_round": (res.state.round_of.tolist(), pa.int64()),
     }
-    for name, (values, dtype) in cols.items():
-        table = manifest.with_column(table, name, full(values, dtype))
-    return table
+    return manifest.with_row_columns(table, rows, cols)

@@ -111,13 +111,6 @@ def value(
         classes=np.asarray(classes), influence=v["influence"], self_influence=v["self_influence"],
         probs=v["probs"].astype(np.float32),
     )  # fmt: skip
-    n = table.num_rows
-
-    def full(values, dtype):
-        out = np.full(n, None, dtype=object)
-        out[rows] = [None if isinstance(x, float) and np.isnan(x) else x for x in values]
-        return pa.array(out.tolist(), dtype)
-
     cols = {
         "value_influence": (v["influence"].tolist(), pa.float64()),
         "value_self_influence": (v["self_influence"].tolist(), pa.float64()),
@@ -125,9 +118,8 @@ def value(
         "value_harmful": (bad.tolist(), pa.bool_()),
         "value_top_label": ([classes[t] for t in top], pa.string()),
     }
-    for name, (values, dtype) in cols.items():
-        table = manifest.with_column(table, name, full(values, dtype))
-    flagged = np.zeros(n, bool)
+    table = manifest.with_row_columns(table, rows, cols)
+    flagged = np.zeros(table.num_rows, bool)
     flagged[rows[bad & ~holdout]] = True  # a held-out image is scored, never queued
     queue = q.make_queue(
         table, flagged, why=REASON, suggested=manifest.column(table, "value_top_label"),

@@ -169,13 +169,6 @@ def reuse(previous, key: str) -> tuple[list[np.ndarray] | None, list, list]:
 
 def write_columns(table, rows, s, noisy, ambiguous, classes, folds) -> pa.Table:
     """Scores and flags as ``vote_*`` manifest columns (null outside the voted rows)."""
-    n = table.num_rows
-
-    def full(values, dtype):
-        out = np.full(n, None, dtype=object)
-        out[rows] = [None if isinstance(v, float) and np.isnan(v) else v for v in values]
-        return pa.array(out.tolist(), dtype)
-
     top = [classes[t] if t >= 0 else None for t in s["top"]]
     cols = {
         "vote_top_label": (top, pa.string()),
@@ -190,6 +183,4 @@ def write_columns(table, rows, s, noisy, ambiguous, classes, folds) -> pa.Table:
         "vote_ambiguous": (ambiguous.tolist(), pa.bool_()),
         "vote_fold": (folds.tolist(), pa.int64()),
     }
-    for name, (values, dtype) in cols.items():
-        table = manifest.with_column(table, name, full(values, dtype))
-    return table
+    return manifest.with_row_columns(table, rows, cols)
