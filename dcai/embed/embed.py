@@ -19,7 +19,7 @@ from dcai.review import queue as q
 from dcai.runs import StageOutput
 from dcai.train import crossfit
 from dcai.train.fitted import Fit
-from dcai.train.inputs import subset
+from dcai.train.inputs import label_rows
 from dcai.train.oof import make_augment, make_model_fn
 
 STAGE = "embed"
@@ -48,13 +48,8 @@ def embed(
 ) -> StageOutput:
     """The stage body: ``load(rows)`` gives the model inputs, ``fit`` trains the fold encoders."""
     started = time.time()
-    rows = subset(table, cfg.splits + cfg.holdout_splits)
-    sub = table.take(pa.array(rows, pa.int64()))
-    holdout = np.isin(manifest.column(sub, "split"), cfg.holdout_splits)
-    classes = manifest.classes(sub)
-    index = {c: i for i, c in enumerate(classes)}
-    y = np.array([index[v] for v in manifest.column(sub, "label")], np.int64)
-    groups = manifest.column(sub, "dup_group") if "dup_group" in sub.column_names else None
+    lr = label_rows(table, cfg.splits, cfg.holdout_splits)
+    rows, sub, holdout, classes, y, groups = lr.rows, lr.sub, lr.holdout, lr.classes, lr.y, lr.groups
     cf = crossfit.plan(len(rows), cfg.folds, seed=cfg.seed, labels=y, groups=groups, trainable=~holdout)
     cf.check()
     x = load(sub)

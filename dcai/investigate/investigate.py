@@ -18,7 +18,7 @@ from dcai.investigate.config import InvestigateConfig
 from dcai.review import decisions as dec
 from dcai.review import queue as q
 from dcai.runs import StageOutput
-from dcai.train.inputs import subset
+from dcai.train.inputs import label_rows
 from dcai.train.oof import cross_fit, make_model_fn
 
 STAGE = "investigate"
@@ -51,14 +51,9 @@ def investigate(
 ) -> StageOutput:
     """The stage body: ``load(rows)`` gives their model inputs, ``fit`` (``dcai.train.engine.fit``'s
     signature) trains each round's fold models; ``truth_csv`` answers the queue (a simulated reviewer)."""
-    rows = subset(table, cfg.splits + cfg.holdout_splits)
-    sub = table.take(pa.array(rows, pa.int64()))
-    holdout = np.isin(manifest.column(sub, "split"), cfg.holdout_splits)
-    classes = manifest.classes(sub)
-    index = {c: i for i, c in enumerate(classes)}
-    y = np.array([index[v] for v in manifest.column(sub, "label")], np.int64)
+    lr = label_rows(table, cfg.splits, cfg.holdout_splits)
+    rows, sub, holdout, classes, y, groups = lr.rows, lr.sub, lr.holdout, lr.classes, lr.y, lr.groups
     trusted = np.array([bool(v) for v in sub.column("trusted").to_pylist()], dtype=bool)
-    groups = manifest.column(sub, "dup_group") if "dup_group" in sub.column_names else None
     x = load(sub)
     model_fn = make_model_fn(cfg.model, len(classes), width=cfg.width)
 
@@ -75,6 +70,7 @@ def investigate(
     answers: dict[str, dec.Decision] = {}
     if truth_csv:
         tr = dec.TruthReviewer.from_csv(truth_csv)
+        index = {c: i for i, c in enumerate(classes)}
         reviewer = _reviewer(sub, tr, index, answers)
         known = tr.rows(sub)
         truth = np.full(len(rows), loop.UNKNOWN, np.int64)

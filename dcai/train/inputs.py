@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,36 @@ def subset(table: pa.Table, splits: tuple[str, ...]) -> np.ndarray:
     labelled = np.array([v is not None for v in table.column("label").to_pylist()], dtype=bool)
     return np.flatnonzero(
         (np.isin(split, splits) | (trusted & ~np.isin(split, manifest.INACTIVE_SPLITS))) & labelled
+    )
+
+
+@dataclass(frozen=True)
+class LabelRows:
+    """The rows a label stage works on (:func:`subset`) as it reads them: ``rows`` index the table, ``sub``
+    is those rows, ``holdout`` marks the held-out ones, ``y`` the given labels as indices of ``classes``,
+    ``groups`` the duplicate groups (None before dedup)."""
+
+    rows: np.ndarray
+    sub: pa.Table
+    holdout: np.ndarray
+    classes: list[str]
+    y: np.ndarray
+    groups: np.ndarray | None
+
+
+def label_rows(table: pa.Table, splits: tuple[str, ...], holdout_splits: tuple[str, ...]) -> LabelRows:
+    """The rows of ``splits`` + ``holdout_splits`` (and trusted ones) with their labels as class indices."""
+    rows = subset(table, splits + holdout_splits)
+    sub = table.take(pa.array(rows, pa.int64()))
+    classes = manifest.classes(sub)
+    index = {c: i for i, c in enumerate(classes)}
+    return LabelRows(
+        rows=rows,
+        sub=sub,
+        holdout=np.isin(manifest.column(sub, "split"), holdout_splits),
+        classes=classes,
+        y=np.array([index[v] for v in manifest.column(sub, "label")], np.int64),
+        groups=manifest.column(sub, "dup_group") if "dup_group" in sub.column_names else None,
     )
 
 

@@ -23,7 +23,7 @@ from dcai.review import queue as q
 from dcai.runs import StageOutput, fingerprint
 from dcai.storage import AnyPath
 from dcai.train import crossfit
-from dcai.train.inputs import subset
+from dcai.train.inputs import label_rows
 from dcai.vote import evidence
 from dcai.vote import rounds as vr
 from dcai.vote import scores as vs
@@ -54,13 +54,8 @@ def vote(
     with each fold model; ``previous``: the run's earlier vote stage, whose probabilities are reused when
     the training would be the same. Writes ``probs.npz`` and the queue into ``workdir``."""
     started = time.time()
-    rows = subset(table, cfg.splits + cfg.holdout_splits)
-    sub = table.take(pa.array(rows, pa.int64()))
-    holdout = np.isin(manifest.column(sub, "split"), cfg.holdout_splits)
-    classes = manifest.classes(sub)
-    index = {c: i for i, c in enumerate(classes)}
-    y = np.array([index[v] for v in manifest.column(sub, "label")], np.int64)
-    groups = manifest.column(sub, "dup_group") if "dup_group" in sub.column_names else None
+    lr = label_rows(table, cfg.splits, cfg.holdout_splits)
+    rows, sub, holdout, classes, y, groups = lr.rows, lr.sub, lr.holdout, lr.classes, lr.y, lr.groups
     cf = crossfit.plan(len(rows), cfg.folds, seed=cfg.seed, labels=y, groups=groups, trainable=~holdout)
     cf.check()
     ids = manifest.column(sub, "id").astype(str)
