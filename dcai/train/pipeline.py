@@ -517,3 +517,34 @@ def folds_fit(
         return [r for results in fitted for r in results]
 
     return fit
+
+
+def run_fold_stage(
+    run_dir: str, cfg: Any, stage: str, body: Callable, *, force: bool = False
+) -> tuple[dict, bool]:
+    """Run a stage that cross-fits its own models (embed, value) on the latest manifest of ``run_dir``:
+    ``body(table, cfg, workdir, load=..., fit=...)`` with the run's cached inputs and :func:`folds_fit`
+    (``cfg``'s engine and worker options); Ray Train's checkpoints go once the stage is done.
+    Returns ``(report, ran)``."""
+    from functools import partial
+
+    import pyarrow as pa
+
+    from dcai.runs import Run, StageContext, StageOutput
+    from dcai.storage import UriPath, rmtree
+    from dcai.train.inputs import load_inputs
+
+    def run_stage(table: pa.Table, ctx: StageContext) -> StageOutput:
+        scratch = (ctx.final if isinstance(ctx.final, UriPath) else ctx.workdir) / "ray"
+        fit = folds_fit(
+            engine=cfg.engine, folds_per_worker=cfg.folds_per_worker, cpus_per_worker=cfg.cpus_per_worker,
+            gpus_per_worker=cfg.gpus_per_worker, storage=str(scratch), name=stage,
+        )  # fmt: skip
+        load = partial(load_inputs, run_dir, size=cfg.image_size, method=cfg.resize)
+        out = body(table, cfg, ctx.workdir, load=load, fit=fit)
+        out.metrics["engine"] = "ray-train" if resolve_engine(cfg.engine) == "train" else "local"
+        rmtree(scratch)  # Ray Train's per-epoch checkpoints: only for resuming a fit
+        return out
+
+    _, report, ran = Run(run_dir).execute(stage, run_stage, config=cfg.to_dict(), force=force)
+    return report, ran
