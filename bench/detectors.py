@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from bench._common import machine, table, write_section
-from bench.labels import CPU_WIDTHS, RESULTS, _cli, _col, _rows, cleanlab_issues, real_source
+from bench.labels import CPU_WIDTHS, RESULTS, _cli, _col, _rows, cleanlab_issues, real_source, synth_run
 
 VOTE_MEMBERS = ("lenet5", "vgg16")  # the CPU vote of the reviewed-sample runs (BENCHMARKS "labels")
 NEW_COLUMNS = ("embed_", "value_", "knn_")
@@ -147,20 +147,7 @@ def costs(fitted: dict) -> dict:
 
 
 def synth(a) -> dict:
-    out = Path(a.workdir) / f"synth-n{a.n}-s{a.seed}"
-    if not (out / "truth.csv").exists():
-        _cli(
-            "synth",
-            str(out),
-            "--n",
-            str(a.n),
-            "--seed",
-            str(a.seed),
-            "--set",
-            f"mislabel_rate={a.mislabel_rate}",
-        )
-    run = out / "run"
-    _cli("ingest", str(out / "data"), "--run", str(run))
+    out, run = synth_run(a)
     fitted = fit_stages(run, a, ())
 
     def rows_of(t):

@@ -210,11 +210,8 @@ def _rows(t, z):
     return np.array([pos[i] for i in z["ids"]])
 
 
-def synth(a) -> dict:
-    from dcai.investigate.pipeline import run as inv_run
-    from dcai.review.truth import align, score
-    from dcai.runs import Run
-
+def synth_run(a) -> tuple[Path, Path]:
+    """``(folder, run)``: ``dcai synth`` with planted noise (made once per n / seed), ingested into ``run``."""
     out = Path(a.workdir) / f"synth-n{a.n}-s{a.seed}"
     if not (out / "truth.csv").exists():
         _cli(
@@ -229,6 +226,15 @@ def synth(a) -> dict:
         )
     run = out / "run"
     _cli("ingest", str(out / "data"), "--run", str(run))
+    return out, run
+
+
+def synth(a) -> dict:
+    from dcai.investigate.pipeline import run as inv_run
+    from dcai.review.truth import align, score
+    from dcai.runs import Run
+
+    out, run = synth_run(a)
     res = {"setup": {"n": a.n, "seed": a.seed, "mislabel_rate": a.mislabel_rate}, **stage_runs(run, a)}
     t = Run(run).manifest("vote" if a.vote_only else "clean")
     z = np.load(Run(run).stage_dir("vote") / "probs.npz")
