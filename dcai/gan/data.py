@@ -17,7 +17,6 @@ from dcai import storage as storage_mod
 from dcai.augment import validity
 from dcai.config import ConfigError
 from dcai.gan.sample import Index
-from dcai.train.data import load_images
 from dcai.tune.trial import TrialData
 
 
@@ -47,17 +46,6 @@ def load(table: pa.Table, *, run_dir: storage_mod.AnyPath) -> GanData:
     if train.num_rows == 0:
         raise ConfigError(f"{run_dir}: the gan stage needs active train rows, found none")
     classes = manifest.classes(table)
-    hashes = [h if isinstance(h, str) else None for h in manifest.column(val, "content_hash")]
-    x_val = load_images(
-        [str(u) for u in manifest.column(val, "uri")], hashes=hashes, cache_dir=storage_mod.cache_dir(run_dir)
-    )
-    trial = TrialData.build(
-        [str(i) for i in manifest.column(train, "id")],
-        [str(u) for u in manifest.column(train, "uri")],
-        [str(c) for c in manifest.column(train, "label")],
-        x_val,
-        [str(c) for c in manifest.column(val, "label")],
-        classes=classes,
-    )
+    trial = TrialData.from_tables(train, val, classes=classes, run_dir=run_dir)
     index = Index.of(imaging.read_many([str(u) for u in manifest.column(act, "uri")]))
     return GanData(trial, index)

@@ -69,6 +69,26 @@ class TrialData:
             np.array([index[c] for c in val_labels], dtype=np.int64),
         )
 
+    @classmethod
+    def from_tables(cls, train, val, *, classes: Sequence[str], run_dir) -> TrialData:
+        """:meth:`build` from manifest tables: the ``train`` rows' images and the ``val`` rows' model inputs
+        (cached in the run, as evaluate loads them)."""
+        from dcai import manifest, storage
+        from dcai.train.data import load_images
+
+        hashes = [h if isinstance(h, str) else None for h in manifest.column(val, "content_hash")]
+        x_val = load_images(
+            [str(u) for u in manifest.column(val, "uri")], hashes=hashes, cache_dir=storage.cache_dir(run_dir)
+        )
+        return cls.build(
+            [str(i) for i in manifest.column(train, "id")],
+            [str(u) for u in manifest.column(train, "uri")],
+            [str(c) for c in manifest.column(train, "label")],
+            x_val,
+            [str(c) for c in manifest.column(val, "label")],
+            classes=classes,
+        )
+
 
 def resize_all(images: Sequence[np.ndarray]) -> np.ndarray:
     """``[(H, W[, 3]) uint8]`` → ``(N, 32, 32, 3)`` float32, the fixed model's resize."""

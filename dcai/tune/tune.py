@@ -22,7 +22,6 @@ from dcai.augment.augment import parents_of
 from dcai.augment.config import AugmentConfig
 from dcai.config import ConfigError
 from dcai.runs import StageContext, StageOutput
-from dcai.train.data import load_images
 from dcai.tune import search
 from dcai.tune.config import CHECKED_SOURCES, TuneConfig
 from dcai.tune.trial import TrialData, trial
@@ -46,18 +45,7 @@ def load_data(table: pa.Table, cfg: TuneConfig, *, run_dir: storage_mod.AnyPath)
         rng = np.random.default_rng(cfg.seed)
         train = train.take(pa.array(np.sort(rng.choice(train.num_rows, cfg.train_subset, replace=False))))
     classes = manifest.classes(table)
-    hashes = [h if isinstance(h, str) else None for h in manifest.column(val, "content_hash")]
-    x_val = load_images(
-        [str(u) for u in manifest.column(val, "uri")], hashes=hashes, cache_dir=storage_mod.cache_dir(run_dir)
-    )
-    data = TrialData.build(
-        [str(i) for i in manifest.column(train, "id")],
-        [str(u) for u in manifest.column(train, "uri")],
-        [str(c) for c in manifest.column(train, "label")],
-        x_val,
-        [str(c) for c in manifest.column(val, "label")],
-        classes=classes,
-    )
+    data = TrialData.from_tables(train, val, classes=classes, run_dir=run_dir)
     if "embed_isolated" in train.column_names:  # embed's edge cases, which edge_case_weight favours
         data.isolated = np.array([v is True for v in train.column("embed_isolated").to_pylist()], bool)
     return data
