@@ -253,7 +253,7 @@ def write_splits(_a=None) -> None:
     rows = []
     for seed, e in r["splits"].items():
         if not e.get("finished"):
-            rows.append([seed, e["images"], "**stopped**: " + e["error"], "", "", "", e["seconds"]])
+            rows.append([seed, e["images"], "**stopped**: " + e["error"], "", "", "", "", e["seconds"]])
             continue
         v = e["vote"] or {}
         members = ", ".join(f"{m} {x:.3f}" for m, x in (v.get("member_oof_accuracy") or {}).items())
