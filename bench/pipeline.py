@@ -31,8 +31,9 @@ from pathlib import Path
 from bench._common import ROOT, machine, table, write_section
 
 RESULTS = ROOT / "bench" / "results" / "pipeline_real.json"
-VARIANTS = ("full", "no_tune", "no_clean", "no_augment", "naive")
+VARIANTS = ("full", "no_tune", "no_clean", "no_augment", "naive", "embed")
 SHARED = {  # stages a variant copies from the full run before it runs (unchanged input and config)
+    "embed": ("ingest", "dedup", "vote"),
     "no_tune": ("ingest", "dedup", "vote", "clean"),
     "no_clean": ("ingest", "dedup"),
     "no_augment": ("ingest", "dedup", "vote", "clean"),
@@ -52,6 +53,10 @@ def overrides(a) -> dict:
             "image_size": 32,  # the default 48 costs ~2.6x the vote's CPU time
             "resize": "area",
             "rounds": 1,
+        },
+        "embed": {  # bench/detectors.py's CPU schedule (BENCHMARKS "detectors")
+            "epochs": a.embed_epochs,
+            "augment": "none",
         },
         "tune": {
             "trials": a.trials,
@@ -80,6 +85,12 @@ def stages(variant: str) -> list[str]:
     from dcai.pipeline import resolve_config
 
     full = load_yaml(resolve_config("competition.yaml"))["stages"]
+    if variant == "embed":  # the full recipe with embed's kNN evidence beside the vote's for clean
+        return (
+            [s for s in full[: full.index("clean")] if s != "evaluate_raw"]
+            + ["embed"]
+            + [s for s in full[full.index("clean") :] if s != "evaluate_raw"]
+        )
     drop = {
         "full": set(),
         "no_tune": {"tune", "evaluate_raw"},
@@ -113,9 +124,11 @@ def run(a) -> dict:
     proto = prepare(work / "protocol")
     results_file = Path(a.results)
     results: dict = json.loads(results_file.read_text()) if results_file.exists() and a.resume else {}
+    command = "python -m bench.pipeline " + " ".join(a.argv)
+    first = results.get("setup", {}).get("command", command)  # a --resume run adds variants to that one
     results.update(
         setup={"machine": machine(), "n_source": proto["n_source"], "n_test": proto["n_test"],
-               "overrides": overrides(a), "command": "python -m bench.pipeline " + " ".join(a.argv)}
+               "overrides": overrides(a), "command": first}
     )  # fmt: skip
     results.setdefault("variants", {})
     for variant in a.variants.split(","):
@@ -150,6 +163,7 @@ def run(a) -> dict:
             "augment_added": rep.get("augment", {}).get("added_total"),
             "tune": _tune(rep.get("tune")),
             "vote": vote_summary(rep.get("vote", {})),
+            "command": command,
         }
         if "evaluate_raw" in rep:
             results["variants"]["raw"] = {"stages": ["ingest", "evaluate_raw"],
@@ -317,6 +331,8 @@ TARGETS = (  # issue 23's "must show": (a, b, points a must beat b by)
     ("full", "no_clean", 4.0, "cleaning pays"),
     ("full", "naive", 6.0, "the pipeline beats plain affine copies"),
     ("no_clean", "naive", 2.0, "the searched augmentation alone beats plain affine copies"),
+    ("embed", "no_clean", 4.0, "cleaning pays, with embed's kNN beside the vote"),
+    ("embed", "full", 0.0, "embed's kNN adds to the vote's clean"),
 )
 NAMES = {
     "raw": "raw data (as ingested)",
@@ -325,6 +341,7 @@ NAMES = {
     "no_clean": "no vote / clean (tune, augment, balance)",
     "no_tune": "no tune (default augment policy)",
     "full": "full pipeline",
+    "embed": "full pipeline + embed (clean reads the kNN beside the vote)",
 }
 
 
@@ -369,7 +386,7 @@ def write(a=None) -> None:
     v, s = r["variants"], r["setup"]
     o = s["overrides"]
     rows = []
-    for key in ("raw", "naive", "no_augment", "no_clean", "no_tune", "full"):
+    for key in ("raw", "naive", "no_augment", "no_clean", "no_tune", "full", "embed"):
         if key not in v:
             continue
         e = v[key]["evaluate"]
@@ -419,6 +436,10 @@ def write(a=None) -> None:
     clean = v.get("full", {}).get("clean")
     if clean:
         body += [f"Clean's actions in the full run (`clean --auto`, {s['n_source']} images): "
+                 + ", ".join(f"{k} {n}" for k, n in sorted(clean.items())) + ".", ""]  # fmt: skip
+    clean = v.get("embed", {}).get("clean")
+    if clean:
+        body += [f"Clean's actions with embed (`{v['embed']['command']}`): "
                  + ", ".join(f"{k} {n}" for k, n in sorted(clean.items())) + ".", ""]  # fmt: skip
     body += reviewed_clean(RESULTS.parent / "labels_real_cal.json")
     body += [
@@ -470,6 +491,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--epochs", type=int, default=12, help="fixed-model epochs of every evaluation")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--vote-epochs", type=int, default=30)
+    p.add_argument("--embed-epochs", type=int, default=12, help="variant embed: the SupCon encoder's epochs")
     p.add_argument("--trials", type=int, default=6)
     p.add_argument("--trial-epochs", type=int, default=4)
     p.add_argument("--trial-per-class", type=int, default=150)
