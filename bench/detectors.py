@@ -207,7 +207,8 @@ def _section(name: str, r: dict) -> list[str]:
 
 
 def write() -> None:
-    parts = [f"Machine: {machine()}, shared with other jobs; no GPU figure (none was lent to this work). CPU "
+    parts = ["## detectors: influence (value), contrastive kNN (embed) and the vote, alone and combined (issue 20)\n",
+             f"Machine: {machine()}, shared with other jobs; no GPU figure (none was lent to this work). CPU "
              f"schedule: the vote {', '.join(VOTE_MEMBERS)} (CPU widths), 5 folds, 32 px area resize; embed and value "
              "LeNet-5 at 32 px area, embed 5 folds SupCon (dim 32, k = 10, views without augmentation: on 2 CPUs and 15 "
              "epochs it learnt most so), value 3 folds with 4 TracIn checkpoints. The real run reuses the vote of "
