@@ -36,13 +36,16 @@ def free_port() -> int:
 def pids_under(marker: str) -> list[int]:
     """Processes whose command line mentions ``marker`` (a node's temp dir), and their descendants (the
     raylet's workers and agents), read from /proc."""
-    found, parent = set(), {}
+    found, parent, zombies = set(), {}, set()
     for d in Path("/proc").iterdir():
         if d.name.isdigit() and int(d.name) != os.getpid():
             try:
                 if marker.encode() in (d / "cmdline").read_bytes():
                     found.add(int(d.name))
-                parent[int(d.name)] = int((d / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                state, ppid = (d / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+                parent[int(d.name)] = int(ppid)
+                if state == "Z":  # exited, waiting for its parent to reap it: nothing left to stop
+                    zombies.add(int(d.name))
             except (OSError, ValueError, IndexError):
                 continue
     grew = True
@@ -50,10 +53,10 @@ def pids_under(marker: str) -> list[int]:
         more = {p for p, pp in parent.items() if pp in found} - found
         found |= more
         grew = bool(more)
-    return sorted(found)
+    return sorted(found - zombies)
 
 
-def stop_processes_under(marker: str, *, grace: float = 10.0) -> None:
+def stop_processes_under(marker: str, *, grace: float = 3.0) -> None:
     """SIGTERM, then SIGKILL, every process whose command line mentions ``marker``."""
     for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         for pid in pids_under(marker):
@@ -141,6 +144,10 @@ def start(root: Path, *, workers: int = 2, cpus_per_node: int = 1) -> LocalClust
         "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1",
         "RAY_AUTH_MODE": "token",
         "RAY_AUTH_TOKEN_PATH": str(token_file),
+        # a removed node is found dead in ~3 s instead of Ray's default ~15 s (period 3 s × 5 failures)
+        "RAY_health_check_period_ms": "1000",
+        "RAY_health_check_timeout_ms": "1000",
+        "RAY_health_check_failure_threshold": "3",
     }
     env.pop("RAY_ADDRESS", None)
     port, dash = free_port(), free_port()

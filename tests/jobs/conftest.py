@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -19,38 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.local_cluster import free_port, stop_processes_under
+
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _pids_under(marker: str) -> list[int]:
-    """Processes whose command line mentions ``marker`` (this head's temp dir), read from /proc."""
-    pids = []
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit() and int(d.name) != os.getpid():
-            try:
-                if marker.encode() in (d / "cmdline").read_bytes():
-                    pids.append(int(d.name))
-            except OSError:
-                continue
-    return pids
-
-
-def _stop_processes_under(marker: str) -> None:
-    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
-        for pid in _pids_under(marker):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.time() + wait
-        while _pids_under(marker) and time.time() < deadline:
-            time.sleep(0.2)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +53,7 @@ def ray_head():
     ]
     started = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     if started.returncode != 0:
-        _stop_processes_under(temp_dir)
+        stop_processes_under(temp_dir)
         pytest.fail(f"ray start failed:\n{started.stdout}\n{started.stderr}")
     url = f"http://127.0.0.1:{dash}"
     deadline = time.time() + 60
@@ -98,5 +67,5 @@ def ray_head():
     try:
         yield env, url
     finally:
-        _stop_processes_under(temp_dir)
+        stop_processes_under(temp_dir)
         shutil.rmtree(temp_dir, ignore_errors=True)
