@@ -97,14 +97,17 @@ def pids_under(marker: str) -> list[int]:
     """Processes whose command line mentions ``marker`` (the head's temp dir), and all their descendants."""
     parents: dict[int, int] = {}
     hits: set[int] = set()
+    zombies: set[int] = set()
     for d in Path("/proc").iterdir():
         if not d.name.isdigit() or int(d.name) == os.getpid():
             continue
         try:
             if marker.encode() in (d / "cmdline").read_bytes():
                 hits.add(int(d.name))
-            stat = (d / "stat").read_text()
-            parents[int(d.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+            state, ppid = (d / "stat").read_text().rsplit(")", 1)[1].split()[:2]
+            parents[int(d.name)] = int(ppid)
+            if state == "Z":  # exited, waiting for its parent to reap it: nothing left to stop
+                zombies.add(int(d.name))
         except (OSError, ValueError, IndexError):
             continue
     found = set(hits)
@@ -113,7 +116,7 @@ def pids_under(marker: str) -> list[int]:
         kids = {pid for pid, ppid in parents.items() if ppid in found and pid not in found}
         found |= kids
         grew = bool(kids)
-    return sorted(found)
+    return sorted(found - zombies)
 
 
 def read_head() -> dict | None:
