@@ -169,10 +169,10 @@ def _wait_for_jobs(url: str, timeout: float = 90.0) -> None:
     raise LocalRayError(f"the head's job server at {url} did not answer within {timeout:.0f} s")
 
 
-def stop(marker: str) -> int:
-    """SIGTERM, then SIGKILL, the processes under ``marker``; how many there were."""
+def stop(marker: str, *, grace: float = 10.0) -> int:
+    """SIGTERM, then (after ``grace`` seconds) SIGKILL, the processes under ``marker``; how many there were."""
     first = pids_under(marker)
-    for sig, wait in ((signal.SIGTERM, 10.0), (signal.SIGKILL, 5.0)):
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
         for pid in pids_under(marker):
             try:
                 os.kill(pid, sig)

@@ -15,58 +15,21 @@ import json
 import os
 import secrets
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dcai import localray
+from dcai.localray import free_port
+
 BIN = Path(sys.executable).parent
 STATE = "cluster.json"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def pids_under(marker: str) -> list[int]:
-    """Processes whose command line mentions ``marker`` (a node's temp dir), and their descendants (the
-    raylet's workers and agents), read from /proc."""
-    found, parent, zombies = set(), {}, set()
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit() and int(d.name) != os.getpid():
-            try:
-                if marker.encode() in (d / "cmdline").read_bytes():
-                    found.add(int(d.name))
-                state, ppid = (d / "stat").read_text().rsplit(")", 1)[1].split()[:2]
-                parent[int(d.name)] = int(ppid)
-                if state == "Z":  # exited, waiting for its parent to reap it: nothing left to stop
-                    zombies.add(int(d.name))
-            except (OSError, ValueError, IndexError):
-                continue
-    grew = True
-    while grew:
-        more = {p for p, pp in parent.items() if pp in found} - found
-        found |= more
-        grew = bool(more)
-    return sorted(found - zombies)
-
-
-def stop_processes_under(marker: str, *, grace: float = 3.0) -> None:
-    """SIGTERM, then SIGKILL, every process whose command line mentions ``marker``."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
-        for pid in pids_under(marker):
-            try:
-                os.kill(pid, sig)
-            except ProcessLookupError:
-                pass
-        deadline = time.time() + wait
-        while pids_under(marker) and time.time() < deadline:
-            time.sleep(0.2)
+# Tests stop their nodes after a short SIGTERM grace (`make ray-down` gives a user's head 10 s).
+GRACE = 3.0
 
 
 @dataclass
@@ -100,10 +63,10 @@ class LocalCluster:
 
     def remove_node(self, name: str) -> None:
         """Kill one worker node outright (raylet, its workers and agents): a machine that went away."""
-        stop_processes_under(self.nodes[name], grace=0.0)
+        localray.stop(self.nodes[name], grace=0.0)
 
     def stop(self) -> None:
-        stop_processes_under(str(self.root))
+        localray.stop(str(self.root), grace=GRACE)
         shutil.rmtree(self.root, ignore_errors=True)
 
 
@@ -221,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     root = Path(args.dir)
     if args.action == "down":
-        stop_processes_under(str(root))
+        localray.stop(str(root), grace=GRACE)
         shutil.rmtree(root, ignore_errors=True)
         print(f"stopped the cluster under {root}")
         return 0

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.local_cluster import free_port, stop_processes_under
+from dcai.localray import free_port, stop
+from tests.local_cluster import GRACE
 
 BIN = Path(sys.executable).parent
 
@@ -53,7 +54,7 @@ def ray_head():
     ]
     started = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=180)
     if started.returncode != 0:
-        stop_processes_under(temp_dir)
+        stop(temp_dir, grace=GRACE)
         pytest.fail(f"ray start failed:\n{started.stdout}\n{started.stderr}")
     url = f"http://127.0.0.1:{dash}"
     deadline = time.time() + 60
@@ -67,5 +68,5 @@ def ray_head():
     try:
         yield env, url
     finally:
-        stop_processes_under(temp_dir)
+        stop(temp_dir, grace=GRACE)
         shutil.rmtree(temp_dir, ignore_errors=True)
