@@ -85,19 +85,17 @@ def stages(variant: str) -> list[str]:
     from dcai.pipeline import resolve_config
 
     full = load_yaml(resolve_config("competition.yaml"))["stages"]
-    if variant == "embed":  # the full recipe with embed's kNN evidence beside the vote's for clean
-        return (
-            [s for s in full[: full.index("clean")] if s != "evaluate_raw"]
-            + ["embed"]
-            + [s for s in full[full.index("clean") :] if s != "evaluate_raw"]
-        )
     drop = {
         "full": set(),
         "no_tune": {"tune", "evaluate_raw"},
         "no_clean": {"vote", "clean", "evaluate_raw"},
         "no_augment": {"tune", "augment", "balance", "evaluate_raw"},
+        "embed": {"evaluate_raw"},
     }[variant]
-    return [s for s in full if s not in drop]
+    kept = [s for s in full if s not in drop]
+    if variant == "embed":  # the full recipe with embed's kNN evidence beside the vote's for clean
+        kept.insert(kept.index("clean"), "embed")
+    return kept
 
 
 def write_config(path: Path, variant: str, a) -> None:
