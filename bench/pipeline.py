@@ -431,14 +431,14 @@ def write(a=None) -> None:
             f"{vote['ensemble_oof_accuracy']:.3f}; set aside as weak: {', '.join(aside) if aside else 'none'}.",
             "",
         ]
-    clean = v.get("full", {}).get("clean")
-    if clean:
-        body += [f"Clean's actions in the full run (`clean --auto`, {s['n_source']} images): "
-                 + ", ".join(f"{k} {n}" for k, n in sorted(clean.items())) + ".", ""]  # fmt: skip
-    clean = v.get("embed", {}).get("clean")
-    if clean:
-        body += [f"Clean's actions with embed (`{v['embed']['command']}`): "
-                 + ", ".join(f"{k} {n}" for k, n in sorted(clean.items())) + ".", ""]  # fmt: skip
+    for key, where in (("full", f"in the full run (`clean --auto`, {s['n_source']} images)"),
+                       ("embed", f"with embed (`{v.get('embed', {}).get('command')}`)")):  # fmt: skip
+        clean = v.get(key, {}).get("clean")
+        if clean:
+            body += [
+                f"Clean's actions {where}: " + ", ".join(f"{k} {n}" for k, n in sorted(clean.items())) + ".",
+                "",
+            ]
     body += reviewed_clean(RESULTS.parent / "labels_real_cal.json")
     body += [
         f"CPU cuts (all options of `bench/pipeline.py`): budget {o['balance']['budget']} images instead of "
