@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -143,6 +144,10 @@ def test_fit_many_worker_process_killed_mid_training_resumes_at_its_epoch(ray_lo
             f.write(f"{i}:{epoch}\n")
         if i == 1 and epoch == 2 and not marker.exists():
             marker.touch()
+            # Ray Train's controller collects the workers' reports every 2 s
+            # (RAY_TRAIN_HEALTH_CHECK_INTERVAL_S); a report it has not collected dies with its worker. The
+            # node goes a few collections after its last report, so the fit has a checkpoint to resume.
+            time.sleep(6.0)
             os._exit(1)  # the whole worker process goes, as on a lost node
 
     specs = [spec([0], epochs=4, on_epoch_start=die_once), spec([5, 6], epochs=4, on_epoch_start=die_once)]
