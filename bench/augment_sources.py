@@ -32,6 +32,7 @@ VARIANTS = (
     "affine+crop", "affine+compose", "affine+aspect",
 )  # fmt: skip
 NEEDS_CLASSIFIER = ("crop", "compose")
+TIE = 0.5  # points: a paired mean above -TIE counts as a tie with the plain copies (3 seeds)
 
 
 def sources(variant: str) -> tuple[dict[str, int], bool]:
@@ -100,12 +101,13 @@ def write(_a=None) -> None:
     r = json.loads(RESULTS.read_text())
     s, v = r["setup"], r["variants"]
     base = v.get("affine")
-    rows = []
+    rows, paired = [], {}
     for name, x in sorted(v.items(), key=lambda kv: -kv[1]["test_mean"]):
         diff = "–"
         if base and name != "affine":
             d = np.array(x["test_per_seed"]) - np.array(base["test_per_seed"])
             diff = f"{100 * d.mean():+.1f} ± {100 * d.std(ddof=1):.1f}"
+            paired[name] = 100 * d.mean()
         rows.append([name, x["n_train"], x["n_val"], f"**{100 * x['test_mean']:.1f}%** ± {100 * x['test_std']:.1f}",
                      ", ".join(f"{100 * t:.1f}" for t in x["test_per_seed"]), diff])  # fmt: skip
     body = [
@@ -120,6 +122,18 @@ def write(_a=None) -> None:
         "",
         table(["variant", "train", "val", "test accuracy", "per seed", "paired vs affine (points)"], rows),
     ]
+    if paired:
+        kept = [k for k, d in paired.items() if d > -TIE]
+        lost = [k for k, d in paired.items() if d <= -TIE]
+        body += [
+            "",
+            f"What the defaults take from it: no source beat the plain copies by more than its paired spread, "
+            f"so augment's fixed default is affine copies alone (`dcai/augment/config.py`). Tied or ahead "
+            f"(paired mean above -{TIE} points): {', '.join(kept) or 'none'}; these stay in tune's spaces "
+            f"(`dcai/tune/config.py`: affine and elastic; `competition.yaml` adds compose, which needs its "
+            f"validity classifier). Behind by {TIE} points or more: {', '.join(lost) or 'none'}; these left "
+            "the default recipe and stay available to a recipe that names them.",
+        ]
     write_section("augment-sources", "\n".join(body))
 
 
