@@ -26,7 +26,7 @@ demo: venv
 	$(BIN)/python -m dcai.demo --workdir $(RUN)
 
 test: venv
-	$(BIN)/python -m pytest -q -m "not gpu"
+	$(BIN)/python -m pytest -q -m "not gpu" --durations=25
 
 # the edit loop: unit tests only (no Ray), the slow ones left out; `make test` is what CI runs
 test-fast: venv
