@@ -42,15 +42,36 @@ class LocalCluster:
     env: dict[str, str]
     nodes: dict[str, str] = field(default_factory=dict)  # name -> the node's temp dir
 
+    def _get(self, path: str, params: dict | None = None):
+        """GET on the dashboard with the cluster's token: in this process, so each poll costs a request, not
+        a `ray` CLI process competing with the cluster for the machine's two cores, and this process's own
+        Ray settings (auth mode, token) stay untouched."""
+        import urllib.error
+        import urllib.parse
+        import urllib.request
+
+        token = Path(self.env["RAY_AUTH_TOKEN_PATH"]).read_text().strip()
+        url = self.dashboard + path + ("?" + urllib.parse.urlencode(params, doseq=True) if params else "")
+        request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
+        try:
+            with urllib.request.urlopen(request, timeout=120) as answer:
+                return json.loads(answer.read())
+        except urllib.error.HTTPError as e:
+            raise RuntimeError(f"GET {path}: HTTP {e.code} {e.read()[-2000:]!r}") from e
+
     def state(self, what: str, *filters: str) -> list[dict]:
-        """Ray's state API (``ray list WHAT --detail``, filters like ``"state=ALIVE"``) with the token; run
-        as the CLI so this process's Ray settings (auth mode, token) stay untouched."""
-        cmd = [str(BIN / "ray"), "list", what, "--address", self.dashboard, "--format", "json", "--detail"]
-        cmd += ["--limit", "10000"] + [a for f in filters for a in ("--filter", f)]
-        done = subprocess.run(cmd, env=self.env, capture_output=True, text=True, timeout=120)
-        if done.returncode != 0:
-            raise RuntimeError(f"ray list {what}: {done.stderr.strip()[-2000:]}")
-        return json.loads(done.stdout)
+        """Ray's state API (what ``ray list WHAT --detail`` asks, filters like ``"state=ALIVE"``)."""
+        pairs = [f.split("=", 1) for f in filters]
+        params = {"limit": 10000, "detail": "true", "timeout": 60, "filter_keys": [k for k, _ in pairs],
+                  "filter_predicates": ["="] * len(pairs), "filter_values": [v for _, v in pairs]}  # fmt: skip
+        answer = self._get(f"/api/v0/{what}", params)
+        if answer.get("result") is False:
+            raise RuntimeError(f"ray list {what}: {answer.get('msg')}")
+        return answer["data"]["result"]["result"]
+
+    def job_status(self, submission_id: str) -> str:
+        """``PENDING``, ``RUNNING``, ``SUCCEEDED``, ``FAILED`` or ``STOPPED`` (the job server's answer)."""
+        return str(self._get(f"/api/jobs/{submission_id}")["status"])
 
     def node_ids(self) -> dict[str, str]:
         """``{node name: Ray node id}`` of the alive nodes, by each node's custom resource."""
@@ -159,18 +180,12 @@ def _wait_for_jobs_api(cluster: LocalCluster, *, nodes: int, timeout: float = 90
     deadline = time.time() + timeout
     last = ""
     while time.time() < deadline:
-        probe = subprocess.run(
-            [str(BIN / "ray"), "job", "list", "--address", cluster.dashboard],
-            env=cluster.env,
-            capture_output=True,
-            text=True,
-        )
-        if probe.returncode == 0:
-            try:
-                if len(cluster.node_ids()) == nodes:
-                    return
-            except RuntimeError as e:  # the state API answers a little after the job server
-                last = str(e)
+        try:
+            cluster._get("/api/jobs/")
+            if len(cluster.node_ids()) == nodes:
+                return
+        except Exception as e:  # the job server and the state API answer a little after `ray start`
+            last = str(e)
         time.sleep(1)
     raise RuntimeError(f"cluster at {cluster.dashboard} did not come up with {nodes} nodes: {last}")
 

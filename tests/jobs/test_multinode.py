@@ -61,12 +61,9 @@ def _submit(c: local_cluster.LocalCluster, run: Run) -> str:
 def _wait(c: local_cluster.LocalCluster, job: str, timeout: float = 900) -> str:
     deadline = time.time() + timeout
     while time.time() < deadline:
-        done = subprocess.run([RAY, "job", "status", "--address", c.dashboard, job], env=c.env,
-                              capture_output=True, text=True)  # fmt: skip
-        status = (done.stdout + done.stderr).upper()
-        for s in ("SUCCEEDED", "FAILED", "STOPPED"):
-            if s in status:
-                return s
+        status = c.job_status(job)
+        if status in ("SUCCEEDED", "FAILED", "STOPPED"):
+            return status
         time.sleep(2)
     raise TimeoutError(f"job {job} still running after {timeout} s")
 
