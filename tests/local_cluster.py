@@ -132,6 +132,9 @@ def start(root: Path, *, workers: int = 2, cpus_per_node: int = 1) -> LocalClust
         "RAY_health_check_period_ms": "1000",
         "RAY_health_check_timeout_ms": "1000",
         "RAY_health_check_failure_threshold": "3",
+        # Right after a node goes, Ray Train may still see its CPU and wait for a worker group that cannot
+        # start; it gives up and resizes after this many seconds (default 60)
+        "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S": "20",
     }
     env.pop("RAY_ADDRESS", None)
     port, dash = free_port(), free_port()
