@@ -403,10 +403,15 @@ def write(a=None) -> None:
         checks.append(["full", f"{_pct(full['test_mean'])}%", "≥ 86%", "met" if full["test_mean"] >= 0.86 else
                        "**not met**", "the pipeline's accuracy on the clean reviewed images"])  # fmt: skip
     e0 = full or next(iter(v.values()), {}).get("evaluate", {})
+    runs: dict[str, list[str]] = {}  # command -> the variants it measured (raw comes with full)
+    for k, x in v.items():
+        runs.setdefault(x.get("command") or v.get("full" if k == "raw" else k, {}).get("command") or s["command"],
+                        []).append(k)  # fmt: skip
+    commands = "; ".join(f"`{c}` ({', '.join(ks)})" for c, ks in runs.items())
     body = [
         "## pipeline: the whole pipeline on the competition data (issues 6, 23)",
         "",
-        f"Command: `{s['command']}`, then `python -m bench.pipeline write`. Machine: {s['machine']}, "
+        f"Commands: {commands}, then `python -m bench.pipeline write`. Machine: {s['machine']}, "
         "shared with other jobs; **CPU only: no GPU was lent to this work**.",
         "",
         f"Protocol (`../shared/data/dcai-roman/README.md`): the pipeline runs on the {s['n_source']} "
@@ -469,9 +474,13 @@ def write(a=None) -> None:
             ],
         ),  # fmt: skip
     ]
-    t = v.get("full", {}).get("tune")
-    if t:
-        body += ["", f"Tune winner ({t['trials']} trials): `{json.dumps(t['best'])}`"]
+    winners = [(k, x["tune"]) for k, x in v.items() if x.get("tune")]
+    if winners:  # each variant with tune searched its own policy: their images differ in kind and count
+        body += ["", "Tune winners (each variant's own search; what a checked source's classifier turned away "
+                 "leaves its class short, and balance cuts every class to the shortest):", ""]  # fmt: skip
+        body += [
+            f"- {k} ({t['trials']} trials): `{json.dumps(t['best'], sort_keys=True)}`" for k, t in winners
+        ]
     write_section("pipeline", "\n".join(body))
 
 
