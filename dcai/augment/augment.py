@@ -138,6 +138,16 @@ def augment_table(
     }
     tasks, planned = plan.plan(par, cfg, classes=classes)
     rows = map_tasks(tasks, fn)
+    if cfg.target_per_class:  # what the validity check turned away, made up by the unbounded sources
+        lost = Counter(
+            rows.filter(pc.not_equal(rows.column("status"), derive.ACCEPTED)).column("label").to_pylist()
+        )
+        more = plan.refill(par, cfg, classes=classes, lost=dict(lost))
+        if more:
+            rows = pa.concat_tables([rows, map_tasks(more, fn)])
+            metrics["refilled"] = {
+                c: n for c in classes if (n := sum(t["copies"] for t in more if t["label"] == c))
+            }
     everything = pa.concat_tables([aspect_rows, rows])
     accepted = everything.filter(pc.equal(everything.column("status"), derive.ACCEPTED))
     existing = pc.is_in(accepted.column("id"), table.column("id"))

@@ -1,4 +1,4 @@
-"""``dcai augment --run RUN``: new images (heavy aug, AutoAugment, crops, mirrors, recomposition)."""
+"""``dcai augment --run RUN``: new images (affine copies, elastic, recomposition, crops, mirrors, AutoAugment, heavy)."""
 
 from __future__ import annotations
 
@@ -29,12 +29,15 @@ def summary(report: dict) -> str:
         for source, per_class in sorted((report.get(kind) or {}).items()):
             row = ", ".join(f"{c}={n}" for c, n in sorted(per_class.items()))
             lines.append(f"  {kind:<8} {source:<11} {row}")
+    if report.get("refilled"):  # made up by the unbounded sources for what the first round lost
+        row = ", ".join(f"{c}={n}" for c, n in sorted(report["refilled"].items()))
+        lines.append(f"  refilled (by the unbounded sources, counted in added) {row}")
     return "\n".join(lines)
 
 
 STAGE = Stage(
     name="augment",
-    help="new images: heavy aug, AutoAugment, crops, mirrors, recomposition",
+    help="new images: affine copies (default), elastic, recomposition, crops, mirrors, AutoAugment, heavy",
     config=AugmentConfig,
     run=lazy("dcai.augment.pipeline:run"),
     arguments=add_arguments,

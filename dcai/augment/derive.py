@@ -83,7 +83,7 @@ def make(
         )
         return [(composed, desc, "" if composed is not None else desc)]
     copies = int(task["copies"])
-    tag = f"seed {cfg.seed}"
+    tag = f"seed {cfg.seed}" + (f" {op}" if op else "")  # op: plan.REFILL, a second round's own ids
     if s == "autoaugment":
         return [
             (policies.autoaugment(image, policy=policy, seed=seed + k), f"autoaugment svhn #{k} {tag}", "")

@@ -109,22 +109,74 @@ def plan(
             if n <= 0:
                 continue
             if s in UNBOUNDED:
-                idx = np.flatnonzero(labels == c)
-                if idx.size == 0:
-                    continue
-                edge = np.asarray(parents.get("isolated", np.zeros(len(labels), bool)), bool)[idx]
-                if cfg.edge_case_weight != 1.0 and edge.any():
-                    w = np.where(edge, cfg.edge_case_weight, 1.0)
-                    draws = rng.choice(idx.size, n, p=w / w.sum())
-                else:  # uniform: the draws of a run without embed, unchanged
-                    draws = rng.integers(0, idx.size, n)
-                per_parent = np.bincount(draws, minlength=idx.size)
-                chosen += [(int(idx[j]), s, "", c, int(k)) for j, k in enumerate(per_parent) if k]
+                chosen += _draw(parents, labels, s, c, n, cfg, rng)
             else:
                 pool = [x for x in cands[s] if x[2] == c]
                 for j in sorted(rng.choice(len(pool), size=min(n, len(pool)), replace=False)):
                     i, op, out = pool[j]
                     chosen.append((i, s, op, out, 1))
+    tasks = _tasks(parents, labels, chosen, cfg)
+    planned = {s: {c: 0 for c in classes} for s in SOURCES}
+    for t in tasks:
+        planned[t["source"]][t["out_label"]] += t["copies"]
+    short = {
+        s: {c: want[s][c] - planned[s][c] for c in classes if want[s][c] > planned[s][c]} for s in SOURCES
+    }
+    return tasks, {"planned": planned, "short": {s: v for s, v in short.items() if v}}
+
+
+def refill(
+    parents: dict[str, np.ndarray], cfg: AugmentConfig, *, classes: Sequence[str], lost: dict[str, int]
+) -> list[dict]:
+    """Tasks that make up, from the unbounded sources that are on (split by their weights), the images of
+    each class that the first round lost (``lost``: ``{class: n}``, images its validity check turned away
+    or that could not be made), so ``target_per_class`` still holds. Their ``op`` is ``refill``: their
+    seeds, and so their images and ids, differ from the first round's. None without an unbounded source."""
+    weights = {s: cfg.count(s) for s in UNBOUNDED if cfg.count(s) > 0}
+    if not weights:
+        return []
+    rng = np.random.default_rng([cfg.seed, 1])
+    labels = np.asarray(parents["label"], dtype=object)
+    chosen: list[tuple[int, str, str, str, int]] = []
+    for c in classes:
+        for s, n in allocate(lost.get(c, 0), weights).items():
+            if n > 0:
+                chosen += _draw(parents, labels, s, c, n, cfg, rng, op=REFILL)
+    return _tasks(parents, labels, chosen, cfg)
+
+
+REFILL = "refill"
+
+
+def _draw(
+    parents: dict[str, np.ndarray],
+    labels: np.ndarray,
+    source: str,
+    c: str,
+    n: int,
+    cfg: AugmentConfig,
+    rng: np.random.Generator,
+    *,
+    op: str = "",
+) -> list[tuple[int, str, str, str, int]]:
+    """``n`` images of class ``c`` from unbounded ``source``: parents of the class drawn with replacement
+    (embed's isolated ones ``cfg.edge_case_weight`` times as often), one entry per parent with its copies."""
+    idx = np.flatnonzero(labels == c)
+    if idx.size == 0:
+        return []
+    edge = np.asarray(parents.get("isolated", np.zeros(len(labels), bool)), bool)[idx]
+    if cfg.edge_case_weight != 1.0 and edge.any():
+        w = np.where(edge, cfg.edge_case_weight, 1.0)
+        draws = rng.choice(idx.size, n, p=w / w.sum())
+    else:  # uniform: the draws of a run without embed, unchanged
+        draws = rng.integers(0, idx.size, n)
+    per_parent = np.bincount(draws, minlength=idx.size)
+    return [(int(idx[j]), source, op, c, int(k)) for j, k in enumerate(per_parent) if k]
+
+
+def _tasks(
+    parents: dict[str, np.ndarray], labels: np.ndarray, chosen: list[tuple[int, str, str, str, int]], cfg
+) -> list[dict]:
     tasks = [
         {
             "parent": parents["id"][i],
@@ -142,10 +194,4 @@ def plan(
     tasks.sort(
         key=lambda t: (t["read_uri"], t["source"], t["op"])
     )  # a parent's tasks sit together: one decode
-    planned = {s: {c: 0 for c in classes} for s in SOURCES}
-    for t in tasks:
-        planned[t["source"]][t["out_label"]] += t["copies"]
-    short = {
-        s: {c: want[s][c] - planned[s][c] for c in classes if want[s][c] > planned[s][c]} for s in SOURCES
-    }
-    return tasks, {"planned": planned, "short": {s: v for s, v in short.items() if v}}
+    return tasks

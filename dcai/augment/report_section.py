@@ -171,4 +171,12 @@ def render_section(run_dir: Path, stage_dir: Path, report: dict) -> str:
     n_rej = sum(sum(d.values()) for k in ("rejected", "failed") for d in _nested(report, k).values())
     parts.append(f"<h3>Rejected or failed ({n_rej})</h3>")
     parts.append(_rejected(report))
+    refilled = report.get("refilled") or {}
+    if refilled:
+        parts.append(
+            "<p>Made up by the unbounded sources for what the validity check turned away (counted in the "
+            "table above), so each class still reaches its target: "
+            + escape(", ".join(f"{c} {n}" for c, n in sorted(refilled.items())))
+            + "</p>"
+        )
     return "".join(parts)

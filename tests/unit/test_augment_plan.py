@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -154,3 +155,52 @@ def test_edge_case_weight_draws_embeds_isolated_parents_more_often_and_one_chang
     assert c[isolated].mean() > 30 > 10 > c[~isolated].mean()
     with pytest.raises(Exception, match="edge_case_weight must be > 0"):
         AugmentConfig(edge_case_weight=0.0)
+
+
+def test_refill_makes_up_what_the_validity_check_turned_away(tmp_path):
+    """With a per-class target, crops the classifier rejects are made up by the unbounded source that is
+    on, with their own ids, so every class still reaches the target; without an unbounded source, none."""
+    from dcai.augment.augment import augment_table, local_map
+    from dcai.runs import Run, StageContext, StageOutput
+
+    labels = ["ii", "ii", "iii", "iii", "iii"]
+    par = parents(tmp_path, labels)
+    rows = [
+        {"id": i, "uri": u, "label": lab, "split": "train", "origin": manifest.ORIGINAL, "width": 64, "height": 64}
+        for i, u, lab in zip(par["id"], par["read_uri"], labels)
+    ]  # fmt: skip
+
+    def reads_everything_as_ii(batch):  # every crop of iii is turned away, every crop of ii kept
+        return np.tile([1.0, 0.0], (len(batch), 1))
+
+    def augment(cfg: AugmentConfig, name: str) -> dict:
+        run = Run(tmp_path / name)
+        run.execute("ingest", lambda t, ctx: StageOutput(manifest.from_rows(rows)), needs_input=False)
+
+        def body(table, ctx: StageContext) -> StageOutput:
+            return augment_table(table, cfg, ctx, classify=reads_everything_as_ii, classes=["ii", "iii"],
+                                 map_tasks=local_map)  # fmt: skip
+
+        run.execute("augment", body, config=cfg.to_dict())
+        table = run.manifest("augment")
+        new = table.filter(pa_compute_not_original(table))
+        ids = new.column("id").to_pylist()
+        assert len(ids) == len(set(ids))
+        report = run.report("augment")
+        return {"report": report, "per_class": dict(Counter(new.column("label").to_pylist()))}
+
+    both = augment(AugmentConfig(sources={"crop": 1, "affine": 1}, target_per_class=12, aspect=False), "a")
+    assert both["per_class"] == {"ii": 10, "iii": 9}  # 12 per class, parents included
+    crops = both["report"]["rejected"]["crop"]["iii"]
+    assert crops > 0 and both["report"]["refilled"] == {"iii": crops}
+    assert both["report"]["added"]["affine"]["iii"] == 9 - both["report"]["added"].get("crop", {}).get(
+        "iii", 0
+    )
+    alone = augment(AugmentConfig(sources={"crop": 1}, target_per_class=12, aspect=False), "b")
+    assert "refilled" not in alone["report"] and alone["per_class"].get("iii", 0) < 9
+
+
+def pa_compute_not_original(table):
+    import pyarrow.compute as pc
+
+    return pc.not_equal(table.column("origin"), manifest.ORIGINAL)
