@@ -9,6 +9,7 @@ it directly on a machine without Ray. New images come from augment's own planner
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -119,6 +120,30 @@ def make_images(
     if data.isolated is not None:
         parents["isolated"] = data.isolated
     tasks, _ = plan.plan(parents, cfg, classes=data.classes)
+    made, labels, sources, keep = _derive(tasks, data, cfg)
+    # as the stage does with its per-class target: the unbounded sources make up what was turned away
+    planned: Counter[str] = Counter()
+    for t in tasks:
+        planned[t["out_label"]] += int(t["copies"])
+    lost = Counter(c for c, k in zip(labels, keep) if not k) + (planned - Counter(labels))  # rejected, failed
+    more = plan.refill(parents, cfg, classes=data.classes, lost=dict(lost))
+    if more:
+        extra = _derive(more, data, cfg)
+        made, labels, sources = made + extra[0], labels + extra[1], sources + extra[2]
+        keep = np.concatenate([keep, extra[3]])
+    added = {s: 0 for s in TUNABLE_SOURCES}
+    for s in np.asarray(sources, dtype=object)[keep]:
+        added[s] += 1
+    index = {c: i for i, c in enumerate(data.classes)}
+    x = resize_all([im for im, k in zip(made, keep) if k])
+    return x, np.array([index[c] for c, k in zip(labels, keep) if k], dtype=np.int64), added
+
+
+def _derive(
+    tasks: list[dict], data: TrialData, cfg: AugmentConfig
+) -> tuple[list[np.ndarray], list[str], list[str], np.ndarray]:
+    """``(images, their classes, their sources, kept)`` of the tasks; a crop or composition the validity
+    classifier reads as another class is not kept (as in augment)."""
     policy = derive.autoaugment_policy(tasks, cfg)
     made: list[np.ndarray] = []
     labels: list[str] = []
@@ -136,7 +161,7 @@ def make_images(
         sources += [t["source"]] * len(new)
     keep = np.ones(len(made), dtype=bool)
     checked = [j for j, s in enumerate(sources) if s in CHECKED_SOURCES]
-    if checked:  # as in augment: a crop of III that reads as II is not kept
+    if checked:
         validity.require(data.classify, sorted({sources[j] for j in checked}))
         assert data.classify is not None
         ok, _ = validity.check(
@@ -146,12 +171,7 @@ def make_images(
             classes=data.classes,
         )
         keep[np.array(checked)[~ok]] = False
-    added = {s: 0 for s in TUNABLE_SOURCES}
-    for s in np.asarray(sources, dtype=object)[keep]:
-        added[s] += 1
-    index = {c: i for i, c in enumerate(data.classes)}
-    x = resize_all([im for im, k in zip(made, keep) if k])
-    return x, np.array([index[c] for c, k in zip(labels, keep) if k], dtype=np.int64), added
+    return made, labels, sources, keep
 
 
 def trial(

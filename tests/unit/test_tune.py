@@ -163,6 +163,9 @@ def test_a_trial_keeps_only_the_crops_its_classifier_reads_right():
     x, y, added = make_images(params, data, per_class=2, seed=0)
     assert added["crop"] == 2 and set(y.tolist()) == {0}  # only class i's two crops are kept
     assert x.shape == (2, 32, 32, 3)
+    # with affine copies on, they make up the crops turned away, as augment does: 2 per class again
+    x, y, added = make_images({"sources.crop": 0.5, "sources.affine": 0.5}, data, per_class=2, seed=0)
+    assert added["crop"] == 1 and added["affine"] == 7 and np.bincount(y).tolist() == [2, 2, 2, 2]
 
 
 def test_unsearched_checked_sources_keep_the_augment_counts():
