@@ -42,21 +42,26 @@ def test_the_lock_is_reentrant_in_one_process(tmp_path: Path):
     assert runlock.holder(run.root)["command"].startswith("dcai")
 
 
-def test_a_waiting_writer_goes_on_when_the_first_ends(tmp_path: Path, capsys):
+def test_a_waiting_writer_goes_on_when_the_first_ends(tmp_path: Path, monkeypatch):
+    import io
     import threading
 
     root = tmp_path / "run"
     root.mkdir()
     proc = lock_holder(root)
+    # the waiting writer's stderr, read without truncating (capsys.readouterr() drops a line written
+    # between its read and its reset: the message can be lost under load)
+    err = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", err)
     done: list = []
     t = threading.Thread(target=_wait_and_run, args=(root, done))
     t.start()
-    said, deadline = "", time.time() + 30
-    while "waiting for" not in said and time.time() < deadline:  # it says so once it finds the lock held
-        said += capsys.readouterr().err
-    assert f"held by pid {proc.pid}" in said and not done
+    deadline = time.time() + 60
+    while "waiting for" not in err.getvalue() and time.time() < deadline:  # it says so once the lock is held
+        time.sleep(0.05)
+    assert f"held by pid {proc.pid}" in err.getvalue() and not done
     proc.communicate("")
-    t.join(timeout=30)
+    t.join(timeout=60)
     assert done and [n for _, n, _ in Run(root).stages()] == ["ingest"]
 
 
