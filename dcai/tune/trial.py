@@ -121,11 +121,8 @@ def make_images(
         parents["isolated"] = data.isolated
     tasks, _ = plan.plan(parents, cfg, classes=data.classes)
     made, labels, sources, keep = _derive(tasks, data, cfg)
-    # as the stage does with its per-class target: the unbounded sources make up what was turned away
-    planned: Counter[str] = Counter()
-    for t in tasks:
-        planned[t["out_label"]] += int(t["copies"])
-    lost = Counter(c for c, k in zip(labels, keep) if not k) + (planned - Counter(labels))  # rejected, failed
+    # as the stage does with its per-class target: the unbounded sources make up what was not kept
+    lost = Counter(c for c, k in zip(labels, keep) if not k)
     more = plan.refill(parents, cfg, classes=data.classes, lost=dict(lost))
     if more:
         extra = _derive(more, data, cfg)
@@ -135,17 +132,18 @@ def make_images(
     for s in np.asarray(sources, dtype=object)[keep]:
         added[s] += 1
     index = {c: i for i, c in enumerate(data.classes)}
-    x = resize_all([im for im, k in zip(made, keep) if k])
+    x = resize_all([im for im, k in zip(made, keep) if k and im is not None])
     return x, np.array([index[c] for c, k in zip(labels, keep) if k], dtype=np.int64), added
 
 
 def _derive(
     tasks: list[dict], data: TrialData, cfg: AugmentConfig
-) -> tuple[list[np.ndarray], list[str], list[str], np.ndarray]:
-    """``(images, their classes, their sources, kept)`` of the tasks; a crop or composition the validity
-    classifier reads as another class is not kept (as in augment)."""
+) -> tuple[list[np.ndarray | None], list[str], list[str], np.ndarray]:
+    """``(images, their classes, their sources, kept)`` of the tasks, one entry per image asked for (as
+    augment's rows): one that could not be made (None), or a crop or composition the validity classifier
+    reads as another class, is not kept."""
     policy = derive.autoaugment_policy(tasks, cfg)
-    made: list[np.ndarray] = []
+    made: list[np.ndarray | None] = []
     labels: list[str] = []
     sources: list[str] = []
     for t in tasks:
@@ -153,19 +151,17 @@ def _derive(
             raise ValueError(
                 f"tune: source {t['source']!r} cannot be tuned; tune only {list(TUNABLE_SOURCES)}"
             )
-        new = [
-            im for im, _, _ in derive.make(t, data.parents[int(t["read_uri"])], cfg, policy) if im is not None
-        ]
+        new = [im for im, _, _ in derive.make(t, data.parents[int(t["read_uri"])], cfg, policy)]
         made += new
         labels += [t["out_label"]] * len(new)
         sources += [t["source"]] * len(new)
-    keep = np.ones(len(made), dtype=bool)
-    checked = [j for j, s in enumerate(sources) if s in CHECKED_SOURCES]
+    keep = np.array([im is not None for im in made], dtype=bool)
+    checked = [j for j, s in enumerate(sources) if s in CHECKED_SOURCES and keep[j]]
     if checked:
         validity.require(data.classify, sorted({sources[j] for j in checked}))
         assert data.classify is not None
         ok, _ = validity.check(
-            [made[j] for j in checked],
+            [im for j in checked if (im := made[j]) is not None],
             [labels[j] for j in checked],
             classify=data.classify,
             classes=data.classes,
