@@ -145,9 +145,10 @@ def augment_table(
         more = plan.refill(par, cfg, classes=classes, lost=dict(lost))
         if more:
             rows = pa.concat_tables([rows, map_tasks(more, fn)])
-            metrics["refilled"] = {
-                c: n for c in classes if (n := sum(t["copies"] for t in more if t["label"] == c))
-            }
+            refilled: Counter[str] = Counter()
+            for t in more:
+                refilled[t["out_label"]] += t["copies"]
+            metrics["refilled"] = dict(refilled)
     everything = pa.concat_tables([aspect_rows, rows])
     accepted = everything.filter(pc.equal(everything.column("status"), derive.ACCEPTED))
     existing = pc.is_in(accepted.column("id"), table.column("id"))
