@@ -14,6 +14,7 @@ from dcai import manifest
 from dcai.augment import glyphs
 from dcai.augment.config import SOURCES, UNBOUNDED, AugmentConfig
 
+REFILL = "refill"  # the op of refill()'s tasks: seeds and ids of their own
 TASK_COLUMNS = ("parent", "read_uri", "label", "split", "source", "op", "out_label", "copies", "seed")
 
 
@@ -145,9 +146,6 @@ def refill(
     return _tasks(parents, labels, chosen, cfg)
 
 
-REFILL = "refill"
-
-
 def _draw(
     parents: dict[str, np.ndarray],
     labels: np.ndarray,
@@ -175,7 +173,10 @@ def _draw(
 
 
 def _tasks(
-    parents: dict[str, np.ndarray], labels: np.ndarray, chosen: list[tuple[int, str, str, str, int]], cfg
+    parents: dict[str, np.ndarray],
+    labels: np.ndarray,
+    chosen: list[tuple[int, str, str, str, int]],
+    cfg: AugmentConfig,
 ) -> list[dict]:
     tasks = [
         {
