@@ -165,7 +165,7 @@ def run(a) -> dict:
         }
         if "evaluate_raw" in rep:
             results["variants"]["raw"] = {"stages": ["ingest", "evaluate_raw"],
-                                          "evaluate": _eval(rep["evaluate_raw"])}  # fmt: skip
+                                          "evaluate": _eval(rep["evaluate_raw"]), "command": command}  # fmt: skip
         results_file.parent.mkdir(parents=True, exist_ok=True)
         results_file.write_text(json.dumps(results, indent=1, default=str))
         print(f"{variant}: {results['variants'][variant]['evaluate']}", flush=True)
@@ -403,10 +403,9 @@ def write(a=None) -> None:
         checks.append(["full", f"{_pct(full['test_mean'])}%", "≥ 86%", "met" if full["test_mean"] >= 0.86 else
                        "**not met**", "the pipeline's accuracy on the clean reviewed images"])  # fmt: skip
     e0 = full or next(iter(v.values()), {}).get("evaluate", {})
-    runs: dict[str, list[str]] = {}  # command -> the variants it measured (raw comes with full)
+    runs: dict[str, list[str]] = {}  # command -> the variants it measured
     for k, x in v.items():
-        runs.setdefault(x.get("command") or v.get("full" if k == "raw" else k, {}).get("command") or s["command"],
-                        []).append(k)  # fmt: skip
+        runs.setdefault(x.get("command") or s["command"], []).append(k)
     commands = "; ".join(f"`{c}` ({', '.join(ks)})" for c, ks in runs.items())
     body = [
         "## pipeline: the whole pipeline on the competition data (issues 6, 23)",
