@@ -330,6 +330,7 @@ TARGETS = (  # issue 23's "must show": (a, b, points a must beat b by)
     ("full", "naive", 6.0, "the pipeline beats plain affine copies"),
     ("no_clean", "naive", 2.0, "the searched augmentation alone beats plain affine copies"),
     ("embed", "no_clean", 4.0, "cleaning pays, with embed's kNN beside the vote"),
+    ("embed", "naive", 6.0, "the pipeline with embed's kNN beats plain affine copies"),
     ("embed", "full", 0.0, "embed's kNN adds to the vote's clean"),
 )
 NAMES = {
