@@ -31,11 +31,10 @@ HEAVY_OPTIONS = ("rotation", "contrast_factor", "translation", "black_spots", "w
 
 
 def _default_space() -> dict[str, Any]:
-    # Plain affine copies and elastic warps, the two plain sources that did not lose to the affine copies
-    # at the same count (BENCHMARKS "augment-sources", paired points vs affine alone: elastic -0.1 +- 0.7;
-    # mirror -0.6 +- 2.5, autoaugment -1.7 +- 3.4, heavy -5.5 +- 4.2 left the default space). Compose
-    # (+0.5 +- 3.6) needs a validity classifier: competition.yaml adds it with one. Every source and knob
-    # stays searchable in a space a recipe gives.
+    # The plain sources that did not lose to affine copies at the same count (the measurement and the
+    # rule: dcai/augment/config.py's _default_sources); compose, which tied or led too, needs a validity
+    # classifier, so competition.yaml adds it with one. Every source and knob stays searchable in a
+    # space a recipe gives.
     return {"sources.affine": [0.0, 1.0], "sources.elastic": [0.0, 1.0]}
 
 
